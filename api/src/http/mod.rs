@@ -1,0 +1,21 @@
+//! The HTTP surface: one `#[OpenApi]` struct per area, the middleware, and small shared DTO helpers.
+pub mod auth_api;
+pub mod body_limit;
+pub mod idempotency;
+pub mod observe;
+pub mod orgs_api;
+pub mod request_id;
+pub mod types;
+
+/// The tags operations are grouped under in the spec.
+#[derive(poem_openapi::Tags)]
+pub enum ApiTags {
+    /// Sign-up, sign-in, sessions, profile, personal access tokens.
+    Auth,
+    /// Organisations, members and invitations.
+    Orgs,
+    /// Projects, their members, statuses and labels.
+    Projects,
+    /// Tasks, board moves, comments and watchers.
+    Tasks,
+}

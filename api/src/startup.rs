@@ -1,0 +1,155 @@
+//! Builds the HTTP application from an [`AppState`] and serves it. `taskforge serve`/`api` and the black-box tests
+//! all go through [`RunningApp::start`], the tests on port 0.
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use poem::endpoint::make_sync;
+use poem::http::StatusCode;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::middleware::Cors;
+use poem::web::Data;
+use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Response, Route, Server};
+use poem_openapi::OpenApiService;
+use tokio::sync::oneshot;
+
+use crate::auth::middleware::authenticate;
+use crate::http::auth_api::AuthApi;
+use crate::http::idempotency::idempotent;
+use crate::http::observe::observe;
+use crate::http::orgs_api::OrgsApi;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+type Apis = (AuthApi, OrgsApi);
+
+fn apis() -> Apis {
+    (AuthApi, OrgsApi)
+}
+
+fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(apis(), "Taskforge API", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Task management for teams. Errors are RFC 9457 `application/problem+json` with a stable `code`. \
+             Authenticate with the `tf_session` cookie (plus `X-CSRF-Token` on unsafe methods) or \
+             `Authorization: Bearer tf_…`. POST creates accept an `Idempotency-Key` header.",
+        )
+        .server("/api/v1")
+}
+
+/// The OpenAPI document, as committed in `openapi.json`.
+pub fn openapi_json() -> String {
+    service().spec()
+}
+
+fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("_seconds".into()),
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ],
+            )
+            .expect("bucket list is non-empty");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // A second app in the same process (tests) shares the first recorder.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+#[handler]
+fn healthz() -> &'static str {
+    "ok"
+}
+
+#[handler]
+async fn readyz(state: Data<&AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed: database unreachable");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unreachable",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// The whole HTTP application.
+pub fn build_app(state: AppState) -> impl Endpoint {
+    let api = service();
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let handle = metrics_handle();
+    let cors = if state.config.cors_origins.is_empty() {
+        Cors::new()
+    } else {
+        Cors::new()
+            .allow_origins(state.config.cors_origins.clone())
+            .allow_credentials(true)
+    };
+    let body_limit = state.config.body_limit_bytes as usize;
+    Route::new()
+        .nest("/api/v1", api.around(idempotent).around(authenticate))
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .at("/healthz", get(healthz))
+        .at("/readyz", get(readyz))
+        .at("/metrics", get(make_sync(move |_| handle.render())))
+        .around(move |ep, req| crate::http::body_limit::limit_body(ep, req, body_limit))
+        .with(cors)
+        .data(state)
+        .around(observe)
+}
+
+/// A server running in the background.
+pub struct RunningApp {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningApp {
+    /// Binds `addr` (port 0 for an ephemeral port) and serves the app until [`RunningApp::stop`] or drop.
+    pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<RunningApp> {
+        let acceptor = TcpListener::bind(addr).into_acceptor().await?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| std::io::Error::other("listener has no socket address"))?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = build_app(state);
+        let task = tokio::spawn(async move {
+            Server::new_with_acceptor(acceptor)
+                .run_with_graceful_shutdown(
+                    app,
+                    async move {
+                        let _ = rx.await;
+                    },
+                    Some(std::time::Duration::from_secs(10)),
+                )
+                .await
+        });
+        Ok(RunningApp {
+            addr,
+            stop: Some(tx),
+            task,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish (10 s grace), and waits.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await.map_err(std::io::Error::other)?
+    }
+}

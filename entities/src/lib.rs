@@ -1,0 +1,16 @@
+//! Persistence for Taskforge: sea-orm entities (one module per table), the migrations, the tenant [`Scope`] through
+//! which every tenant query goes, and the domain rules both the API and the workers need (roles, permissions).
+pub mod migrations;
+pub mod roles;
+pub mod scope;
+pub mod tables;
+
+pub use migrations::Migrator;
+pub use roles::{Permission, Role};
+pub use scope::{Scope, TenantEntity};
+
+/// A fresh time-ordered id (UUIDv7): primary keys stay roughly in insert order, which keeps B-trees compact and lets
+/// "newest first" lists sort on the key.
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}

@@ -1,0 +1,14 @@
+//! Schema migrations. They run unchanged on SQLite and MySQL/MariaDB: every time column is `DATETIME(6)` in UTC on
+//! MySQL (a `TIMESTAMP` would drop fractions and end in 2038) and UUIDs are `BINARY(16)`.
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_core;
+
+/// Runs the project's migrations in order.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_core::Migration)]
+    }
+}

@@ -1,0 +1,43 @@
+//! One module per table. Tenant tables carry `org_id` and implement [`crate::TenantEntity`].
+pub mod api_tokens;
+pub mod comments;
+pub mod idempotency_keys;
+pub mod invitations;
+pub mod labels;
+pub mod memberships;
+pub mod orgs;
+pub mod outbox;
+pub mod project_members;
+pub mod projects;
+pub mod sessions;
+pub mod statuses;
+pub mod task_assignees;
+pub mod task_labels;
+pub mod tasks;
+pub mod users;
+pub mod watchers;
+
+macro_rules! tenant {
+    ($($m:ident),*) => {
+        $(impl crate::TenantEntity for $m::Entity {
+            fn org_id_column() -> Self::Column {
+                $m::Column::OrgId
+            }
+        })*
+    };
+}
+
+tenant!(
+    memberships,
+    invitations,
+    projects,
+    project_members,
+    statuses,
+    labels,
+    tasks,
+    task_assignees,
+    task_labels,
+    comments,
+    watchers,
+    outbox
+);

@@ -1,0 +1,372 @@
+//! Configuration: built-in defaults, then an optional `taskforge.toml` (or the file named by `TASKFORGE_CONFIG`),
+//! then `TASKFORGE_*` environment variables. Everything is validated into typed values before anything starts, and
+//! an invalid value stops start-up with a message that names the key.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Raw settings as read from the layers; turned into [`Config`] by [`Config::load`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+struct RawConfig {
+    http_addr: String,
+    public_url: String,
+    data_dir: String,
+    database_url: Option<String>,
+    queue: String,
+    sqs_prefix: String,
+    storage: String,
+    s3_bucket: Option<String>,
+    mail: String,
+    mail_from: String,
+    events: String,
+    dynamodb_table: String,
+    bus: String,
+    log: String,
+    log_format: String,
+    cors_origins: String,
+    body_limit_bytes: u64,
+    session_ttl_hours: u64,
+    login_attempts_per_minute: u32,
+    token_requests_per_minute: u32,
+    invitation_ttl_hours: u64,
+    cookie_secure: bool,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            http_addr: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            data_dir: "./var".into(),
+            database_url: None,
+            queue: "database".into(),
+            sqs_prefix: "taskforge".into(),
+            storage: "local".into(),
+            s3_bucket: None,
+            mail: "outbox".into(),
+            mail_from: "Taskforge <no-reply@taskforge.localhost>".into(),
+            events: "database".into(),
+            dynamodb_table: "taskforge-events".into(),
+            bus: "memory".into(),
+            log: "info".into(),
+            log_format: "pretty".into(),
+            cors_origins: String::new(),
+            body_limit_bytes: 1024 * 1024,
+            session_ttl_hours: 24 * 14,
+            login_attempts_per_minute: 10,
+            token_requests_per_minute: 600,
+            invitation_ttl_hours: 24 * 7,
+            cookie_secure: false,
+        }
+    }
+}
+
+/// Which database the process talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    MySql,
+}
+
+/// Queue adapter selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueKind {
+    Database,
+    Sqs,
+}
+
+/// Storage adapter selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageKind {
+    Local,
+    S3,
+}
+
+/// Mail adapter selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    Outbox,
+    Ses,
+}
+
+/// Event store selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventsKind {
+    Database,
+    DynamoDb,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Validated configuration of one process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub http_addr: SocketAddr,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub database_kind: DatabaseKind,
+    pub queue: QueueKind,
+    pub sqs_prefix: String,
+    pub storage: StorageKind,
+    pub s3_bucket: Option<String>,
+    pub mail: MailKind,
+    pub mail_from: String,
+    pub events: EventsKind,
+    pub dynamodb_table: String,
+    /// `None` for the in-process bus, else the Redis URL.
+    pub bus_redis_url: Option<String>,
+    pub log: String,
+    pub log_format: LogFormat,
+    /// Origins allowed by CORS; empty means same-origin only.
+    pub cors_origins: Vec<String>,
+    pub body_limit_bytes: u64,
+    pub session_ttl_hours: u64,
+    pub login_attempts_per_minute: u32,
+    pub token_requests_per_minute: u32,
+    pub invitation_ttl_hours: u64,
+    /// Mark session cookies `Secure` (on behind HTTPS).
+    pub cookie_secure: bool,
+}
+
+/// A configuration value could not be read or is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Read(#[from] Box<figment::Error>),
+    #[error("configuration key `{key}` (env TASKFORGE_{env}): invalid value `{value}`: {reason}")]
+    Invalid {
+        key: &'static str,
+        env: String,
+        value: String,
+        reason: String,
+    },
+}
+
+fn invalid(key: &'static str, value: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        env: key.to_ascii_uppercase(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+fn one_of<T: Copy>(
+    key: &'static str,
+    value: &str,
+    options: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    options
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            invalid(key, value, format!("expected one of {}", names.join(", ")))
+        })
+}
+
+impl Config {
+    /// Loads defaults → `taskforge.toml` (or `$TASKFORGE_CONFIG`) → `TASKFORGE_*` env, and validates.
+    pub fn load() -> Result<Config, ConfigError> {
+        let file = std::env::var("TASKFORGE_CONFIG").unwrap_or_else(|_| "taskforge.toml".into());
+        Self::from_figment(
+            Figment::from(Serialized::defaults(RawConfig::default()))
+                .merge(Toml::file(file))
+                .merge(Env::prefixed("TASKFORGE_").ignore(&["config"])),
+        )
+    }
+
+    /// Defaults overlaid with the given `key = value` pairs only (no file, no environment): for tests and tools.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
+        for (k, v) in pairs {
+            fig = fig.merge(Serialized::default(k, v));
+        }
+        Self::from_figment(fig)
+    }
+
+    fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
+        let raw: RawConfig = fig.extract().map_err(|e| ConfigError::Read(Box::new(e)))?;
+        let http_addr = raw.http_addr.parse().map_err(|_| {
+            invalid(
+                "http_addr",
+                &raw.http_addr,
+                "expected host:port, e.g. 127.0.0.1:8080",
+            )
+        })?;
+        if !(raw.public_url.starts_with("http://") || raw.public_url.starts_with("https://")) {
+            return Err(invalid(
+                "public_url",
+                &raw.public_url,
+                "expected an http:// or https:// URL",
+            ));
+        }
+        let data_dir = PathBuf::from(&raw.data_dir);
+        let database_url = raw.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                Path::new(&raw.data_dir).join("taskforge.db").display()
+            )
+        });
+        let database_kind = if database_url.starts_with("sqlite:") {
+            DatabaseKind::Sqlite
+        } else if database_url.starts_with("mysql://") || database_url.starts_with("mariadb://") {
+            DatabaseKind::MySql
+        } else {
+            return Err(invalid(
+                "database_url",
+                &database_url,
+                "expected sqlite://PATH or mysql://USER@HOST/DB",
+            ));
+        };
+        let queue = one_of(
+            "queue",
+            &raw.queue,
+            &[("database", QueueKind::Database), ("sqs", QueueKind::Sqs)],
+        )?;
+        let storage = one_of(
+            "storage",
+            &raw.storage,
+            &[("local", StorageKind::Local), ("s3", StorageKind::S3)],
+        )?;
+        if storage == StorageKind::S3 && raw.s3_bucket.as_deref().unwrap_or("").is_empty() {
+            return Err(invalid("s3_bucket", "", "required when storage = s3"));
+        }
+        let mail = one_of(
+            "mail",
+            &raw.mail,
+            &[("outbox", MailKind::Outbox), ("ses", MailKind::Ses)],
+        )?;
+        let events = one_of(
+            "events",
+            &raw.events,
+            &[
+                ("database", EventsKind::Database),
+                ("dynamodb", EventsKind::DynamoDb),
+            ],
+        )?;
+        let bus_redis_url = match raw.bus.as_str() {
+            "memory" => None,
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Some(url.to_owned())
+            }
+            other => return Err(invalid("bus", other, "expected `memory` or a redis:// URL")),
+        };
+        let log_format = one_of(
+            "log_format",
+            &raw.log_format,
+            &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
+        )?;
+        if raw.body_limit_bytes < 1024 {
+            return Err(invalid(
+                "body_limit_bytes",
+                raw.body_limit_bytes.to_string(),
+                "must be at least 1024",
+            ));
+        }
+        if raw.login_attempts_per_minute == 0 {
+            return Err(invalid(
+                "login_attempts_per_minute",
+                "0",
+                "must be at least 1",
+            ));
+        }
+        if raw.token_requests_per_minute == 0 {
+            return Err(invalid(
+                "token_requests_per_minute",
+                "0",
+                "must be at least 1",
+            ));
+        }
+        if raw.session_ttl_hours == 0 {
+            return Err(invalid("session_ttl_hours", "0", "must be at least 1"));
+        }
+        let cors_origins = raw
+            .cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(Config {
+            http_addr,
+            public_url: raw.public_url.trim_end_matches('/').to_owned(),
+            data_dir,
+            database_url,
+            database_kind,
+            queue,
+            sqs_prefix: raw.sqs_prefix,
+            storage,
+            s3_bucket: raw.s3_bucket,
+            mail,
+            mail_from: raw.mail_from,
+            events,
+            dynamodb_table: raw.dynamodb_table,
+            bus_redis_url,
+            log: raw.log,
+            log_format,
+            cors_origins,
+            body_limit_bytes: raw.body_limit_bytes,
+            session_ttl_hours: raw.session_ttl_hours,
+            login_attempts_per_minute: raw.login_attempts_per_minute,
+            token_requests_per_minute: raw.token_requests_per_minute,
+            invitation_ttl_hours: raw.invitation_ttl_hours,
+            cookie_secure: raw.cookie_secure,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let c = Config::from_pairs([]).unwrap();
+        assert_eq!(c.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_kind, DatabaseKind::Sqlite);
+        assert!(c.database_url.ends_with("taskforge.db"));
+        assert_eq!(c.queue, QueueKind::Database);
+        assert!(c.bus_redis_url.is_none());
+    }
+
+    #[test]
+    fn an_invalid_value_names_its_key() {
+        let err = Config::from_pairs([("queue", "kafka".to_string())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`queue`") && err.contains("TASKFORGE_QUEUE") && err.contains("kafka"),
+            "{err}"
+        );
+        let err = Config::from_pairs([("http_addr", "nowhere".to_string())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`http_addr`"), "{err}");
+        let err = Config::from_pairs([("storage", "s3".to_string())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`s3_bucket`"), "{err}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        let err = Config::from_pairs([("body_limit_bytes", "lots".to_string())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("body_limit_bytes"), "{err}");
+    }
+}

@@ -1,0 +1,7 @@
+//! What the API, the workers and the CLI share below the domain: configuration, telemetry and the database
+//! connection. Ports to cloud services (queue, storage, mail, events, bus, scanner) join here as they are built.
+pub mod config;
+pub mod db;
+pub mod telemetry;
+
+pub use config::{Config, ConfigError};

@@ -1,0 +1,109 @@
+//! `taskforge admin …`: operator commands that work without the HTTP API.
+use anyhow::Context;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create a user account.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Read from TASKFORGE_ADMIN_PASSWORD when omitted, to keep it out of shell history.
+        #[arg(long, env = "TASKFORGE_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Create an org owned by an existing user.
+    CreateOrg {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        owner_email: String,
+    },
+    /// Create a personal access token for an existing user and print it once.
+    CreateToken {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Comma-separated: read, write, admin.
+        #[arg(long, default_value = "read,write,admin")]
+        scopes: String,
+    },
+}
+
+pub async fn run(state: &api::AppState, command: AdminCommand) -> anyhow::Result<()> {
+    use api::domain::{accounts, orgs};
+    match command {
+        AdminCommand::CreateUser {
+            email,
+            name,
+            password,
+        } => {
+            let user = accounts::register(
+                state,
+                accounts::Registration {
+                    email,
+                    name,
+                    password,
+                    time_zone: None,
+                    locale: None,
+                },
+            )
+            .await
+            .map_err(describe)?;
+            println!("created user {} ({})", user.id, user.email);
+        }
+        AdminCommand::CreateOrg { name, owner_email } => {
+            let owner = accounts::find_by_email(&state.db, &owner_email)
+                .await
+                .map_err(describe)?
+                .with_context(|| format!("no user with email {owner_email}"))?;
+            let org = orgs::create(&state.db, owner.id, &name)
+                .await
+                .map_err(describe)?;
+            println!(
+                "created org {} ({}) owned by {}",
+                org.org.id, org.org.name, owner.email
+            );
+        }
+        AdminCommand::CreateToken {
+            email,
+            name,
+            scopes,
+        } => {
+            let user = accounts::find_by_email(&state.db, &email)
+                .await
+                .map_err(describe)?
+                .with_context(|| format!("no user with email {email}"))?;
+            let scopes = scopes.split(',').map(|s| s.trim().to_owned()).collect();
+            let (_, secret) = accounts::create_token(
+                &state.db,
+                user.id,
+                accounts::NewToken {
+                    name,
+                    scopes,
+                    expires_in_days: None,
+                },
+            )
+            .await
+            .map_err(describe)?;
+            println!("{secret}");
+        }
+    }
+    Ok(())
+}
+
+fn describe(e: api::error::AppError) -> anyhow::Error {
+    match e {
+        api::error::AppError::Validation(fields) => {
+            let list: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect();
+            anyhow::anyhow!("invalid input: {}", list.join("; "))
+        }
+        other => anyhow::anyhow!("{other}"),
+    }
+}

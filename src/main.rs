@@ -1,0 +1,120 @@
+//! The `taskforge` binary: one executable for every role. `serve` runs everything in one process on embedded
+//! defaults; `api` runs the HTTP API alone (production); `migrate`, `openapi` and `admin` are operator tools.
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use platform::Config;
+
+mod admin;
+mod demo;
+
+#[derive(Parser)]
+#[command(
+    name = "taskforge",
+    version,
+    about = "Task management and analytics for teams"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything in one process: migrations, API, web app (SQLite and local files by default).
+    Serve {
+        /// Seed a demo org with users, projects and tasks, and print the login.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run the HTTP API only (migrations are a separate `migrate` step in production).
+    Api,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Operator commands.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Openapi { output } = &cli.command {
+        let spec = api::openapi_json();
+        match output {
+            Some(path) => std::fs::write(path, spec + "\n")
+                .with_context(|| format!("writing {}", path.display()))?,
+            None => println!("{spec}"),
+        }
+        return Ok(());
+    }
+    let config = Config::load()?;
+    platform::telemetry::init(&config);
+    match cli.command {
+        Command::Serve { demo } => serve(config, demo, true).await,
+        Command::Api => serve(config, false, false).await,
+        Command::Migrate => {
+            let db = platform::db::connect(&config).await?;
+            platform::db::migrate(&db).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Admin { command } => {
+            let db = platform::db::connect(&config).await?;
+            platform::db::migrate(&db).await?;
+            admin::run(&api::AppState::new(db, config), command).await
+        }
+        Command::Openapi { .. } => unreachable!("handled before configuration is loaded"),
+    }
+}
+
+async fn serve(config: Config, demo: bool, embedded: bool) -> anyhow::Result<()> {
+    let db = platform::db::connect(&config).await?;
+    if embedded {
+        platform::db::migrate(&db).await?;
+    }
+    let addr = config.http_addr;
+    let public_url = config.public_url.clone();
+    let state = api::AppState::new(db, config);
+    if demo {
+        let login = demo::seed(&state).await.context("seeding the demo data")?;
+        println!(
+            "Demo data ready. Sign in as {} with password {}",
+            login.email, login.password
+        );
+        println!("API token for scripts: {}", login.token);
+    }
+    let app = api::RunningApp::start(state, addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    println!("Taskforge is listening on http://{}", app.addr);
+    println!("  API:     {public_url}/api/v1");
+    println!("  Docs:    {public_url}/docs");
+    println!("  OpenAPI: {public_url}/openapi.json");
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    app.stop().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler cannot fail on unix");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
