@@ -3,6 +3,7 @@ use anyhow::Context;
 use clap::Subcommand;
 
 #[derive(Subcommand)]
+#[allow(clippy::enum_variant_names)] // subcommands read as verbs: create-user, create-org, create-token
 pub enum AdminCommand {
     /// Create a user account.
     CreateUser {
@@ -36,20 +37,10 @@ pub enum AdminCommand {
 pub async fn run(state: &api::AppState, command: AdminCommand) -> anyhow::Result<()> {
     use api::domain::{accounts, orgs};
     match command {
-        AdminCommand::CreateUser {
-            email,
-            name,
-            password,
-        } => {
+        AdminCommand::CreateUser { email, name, password } => {
             let user = accounts::register(
                 state,
-                accounts::Registration {
-                    email,
-                    name,
-                    password,
-                    time_zone: None,
-                    locale: None,
-                },
+                accounts::Registration { email, name, password, time_zone: None, locale: None },
             )
             .await
             .map_err(describe)?;
@@ -60,35 +51,19 @@ pub async fn run(state: &api::AppState, command: AdminCommand) -> anyhow::Result
                 .await
                 .map_err(describe)?
                 .with_context(|| format!("no user with email {owner_email}"))?;
-            let org = orgs::create(&state.db, owner.id, &name)
-                .await
-                .map_err(describe)?;
-            println!(
-                "created org {} ({}) owned by {}",
-                org.org.id, org.org.name, owner.email
-            );
+            let org = orgs::create(&state.db, owner.id, &name).await.map_err(describe)?;
+            println!("created org {} ({}) owned by {}", org.org.id, org.org.name, owner.email);
         }
-        AdminCommand::CreateToken {
-            email,
-            name,
-            scopes,
-        } => {
+        AdminCommand::CreateToken { email, name, scopes } => {
             let user = accounts::find_by_email(&state.db, &email)
                 .await
                 .map_err(describe)?
                 .with_context(|| format!("no user with email {email}"))?;
             let scopes = scopes.split(',').map(|s| s.trim().to_owned()).collect();
-            let (_, secret) = accounts::create_token(
-                &state.db,
-                user.id,
-                accounts::NewToken {
-                    name,
-                    scopes,
-                    expires_in_days: None,
-                },
-            )
-            .await
-            .map_err(describe)?;
+            let (_, secret) =
+                accounts::create_token(&state.db, user.id, accounts::NewToken { name, scopes, expires_in_days: None })
+                    .await
+                    .map_err(describe)?;
             println!("{secret}");
         }
     }
@@ -98,10 +73,7 @@ pub async fn run(state: &api::AppState, command: AdminCommand) -> anyhow::Result
 fn describe(e: api::error::AppError) -> anyhow::Error {
     match e {
         api::error::AppError::Validation(fields) => {
-            let list: Vec<String> = fields
-                .iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
-                .collect();
+            let list: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
             anyhow::anyhow!("invalid input: {}", list.join("; "))
         }
         other => anyhow::anyhow!("{other}"),

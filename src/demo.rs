@@ -13,10 +13,7 @@ const PASSWORD: &str = "taskforge-demo";
 
 pub async fn seed(state: &AppState) -> anyhow::Result<DemoLogin> {
     let email = "demo@taskforge.localhost".to_owned();
-    let owner = match accounts::find_by_email(&state.db, &email)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-    {
+    let owner = match accounts::find_by_email(&state.db, &email).await.map_err(|e| anyhow::anyhow!("{e}"))? {
         Some(u) => u,
         None => {
             let u = accounts::register(
@@ -31,9 +28,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<DemoLogin> {
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-            orgs::create(&state.db, u.id, "Demo Co")
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            orgs::create(&state.db, u.id, "Demo Co").await.map_err(|e| anyhow::anyhow!("{e}"))?;
             u
         }
     };
@@ -48,9 +43,5 @@ pub async fn seed(state: &AppState) -> anyhow::Result<DemoLogin> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(DemoLogin {
-        email,
-        password: PASSWORD.into(),
-        token,
-    })
+    Ok(DemoLogin { email, password: PASSWORD.into(), token })
 }

@@ -8,11 +8,7 @@ mod admin;
 mod demo;
 
 #[derive(Parser)]
-#[command(
-    name = "taskforge",
-    version,
-    about = "Task management and analytics for teams"
-)]
+#[command(name = "taskforge", version, about = "Task management and analytics for teams")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,8 +45,7 @@ async fn main() -> anyhow::Result<()> {
     if let Command::Openapi { output } = &cli.command {
         let spec = api::openapi_json();
         match output {
-            Some(path) => std::fs::write(path, spec + "\n")
-                .with_context(|| format!("writing {}", path.display()))?,
+            Some(path) => std::fs::write(path, spec + "\n").with_context(|| format!("writing {}", path.display()))?,
             None => println!("{spec}"),
         }
         return Ok(());
@@ -85,15 +80,10 @@ async fn serve(config: Config, demo: bool, embedded: bool) -> anyhow::Result<()>
     let state = api::AppState::new(db, config);
     if demo {
         let login = demo::seed(&state).await.context("seeding the demo data")?;
-        println!(
-            "Demo data ready. Sign in as {} with password {}",
-            login.email, login.password
-        );
+        println!("Demo data ready. Sign in as {} with password {}", login.email, login.password);
         println!("API token for scripts: {}", login.token);
     }
-    let app = api::RunningApp::start(state, addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
+    let app = api::RunningApp::start(state, addr).await.with_context(|| format!("binding {addr}"))?;
     println!("Taskforge is listening on http://{}", app.addr);
     println!("  API:     {public_url}/api/v1");
     println!("  Docs:    {public_url}/docs");

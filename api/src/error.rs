@@ -48,24 +48,15 @@ pub enum AppError {
 impl AppError {
     /// A single-field validation error.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> AppError {
-        AppError::Validation(vec![FieldError {
-            field: field.into(),
-            message: message.into(),
-        }])
+        AppError::Validation(vec![FieldError { field: field.into(), message: message.into() }])
     }
 
     pub fn forbidden(code: &'static str, detail: impl Into<String>) -> AppError {
-        AppError::Forbidden {
-            code,
-            detail: detail.into(),
-        }
+        AppError::Forbidden { code, detail: detail.into() }
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> AppError {
-        AppError::Conflict {
-            code,
-            detail: detail.into(),
-        }
+        AppError::Conflict { code, detail: detail.into() }
     }
 }
 
@@ -77,10 +68,7 @@ impl From<DbErr> for AppError {
 
 /// Whether a database error is a unique-key violation (the caller turns it into a 409).
 pub fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
+    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
 
 /// Collects field errors and fails with all of them at once.
@@ -96,19 +84,13 @@ impl Validator {
 
     pub fn check(&mut self, ok: bool, field: &str, message: &str) -> &mut Self {
         if !ok {
-            self.errors.push(FieldError {
-                field: field.to_owned(),
-                message: message.to_owned(),
-            });
+            self.errors.push(FieldError { field: field.to_owned(), message: message.to_owned() });
         }
         self
     }
 
     pub fn push(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError {
-            field: field.to_owned(),
-            message: message.into(),
-        });
+        self.errors.push(FieldError { field: field.to_owned(), message: message.into() });
     }
 
     pub fn finish(&mut self) -> Result<(), AppError> {

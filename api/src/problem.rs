@@ -65,12 +65,8 @@ impl Problem {
 
     pub fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body =
-            serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&self)).unwrap_or_default();
-        Response::builder()
-            .status(status)
-            .content_type(PROBLEM_JSON)
-            .body(body)
+        let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&self)).unwrap_or_default();
+        Response::builder().status(status).content_type(PROBLEM_JSON).body(body)
     }
 }
 
@@ -124,38 +120,23 @@ impl ApiError {
                 p.current_version = Some(*current);
                 p
             }
-            AppError::PreconditionRequired(detail) => {
-                Problem::new(status, "precondition_required", *detail)
-            }
+            AppError::PreconditionRequired(detail) => Problem::new(status, "precondition_required", *detail),
             AppError::Validation(errors) => {
                 let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-                let mut p = Problem::new(
-                    status,
-                    "validation_failed",
-                    format!("invalid fields: {}", fields.join(", ")),
-                );
+                let mut p = Problem::new(status, "validation_failed", format!("invalid fields: {}", fields.join(", ")));
                 p.errors = errors
                     .iter()
-                    .map(|e| ProblemField {
-                        field: e.field.clone(),
-                        message: e.message.clone(),
-                    })
+                    .map(|e| ProblemField { field: e.field.clone(), message: e.message.clone() })
                     .collect();
                 p
             }
             AppError::BadRequest { code, detail } => Problem::new(status, code, detail.clone()),
-            AppError::RateLimited { retry_after_secs } => Problem::new(
-                status,
-                "rate_limited",
-                format!("too many requests; retry in {retry_after_secs} s"),
-            ),
+            AppError::RateLimited { retry_after_secs } => {
+                Problem::new(status, "rate_limited", format!("too many requests; retry in {retry_after_secs} s"))
+            }
             AppError::Internal(e) => {
                 tracing::error!(error = ?e, "request failed with an internal error");
-                Problem::new(
-                    status,
-                    "internal_error",
-                    "an internal error occurred; quote the request id",
-                )
+                Problem::new(status, "internal_error", "an internal error occurred; quote the request id")
             }
         }
     }
@@ -169,8 +150,7 @@ impl poem::error::ResponseError for ApiError {
     fn as_response(&self) -> Response {
         let mut resp = self.problem().into_response();
         if let AppError::RateLimited { retry_after_secs } = &self.0 {
-            resp.headers_mut()
-                .insert("retry-after", HeaderValue::from(*retry_after_secs));
+            resp.headers_mut().insert("retry-after", HeaderValue::from(*retry_after_secs));
         }
         resp
     }
@@ -199,10 +179,7 @@ impl ApiResponse for ApiError {
                     description,
                     status: Some(*status),
                     status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: PROBLEM_JSON,
-                        schema: Problem::schema_ref(),
-                    }],
+                    content: vec![MetaMediaType { content_type: PROBLEM_JSON, schema: Problem::schema_ref() }],
                     headers: vec![],
                 })
                 .collect(),
@@ -239,8 +216,7 @@ pub fn problem_for_framework_error(err: poem::Error) -> Response {
         _ => "error",
     };
     let detail = if status == StatusCode::UNAUTHORIZED {
-        "authentication required: a session cookie or an `Authorization: Bearer tf_…` token"
-            .to_owned()
+        "authentication required: a session cookie or an `Authorization: Bearer tf_…` token".to_owned()
     } else if status.is_server_error() {
         tracing::error!(error = %err, "request failed in the framework");
         "an internal error occurred; quote the request id".to_owned()

@@ -48,9 +48,7 @@ fn metrics_handle() -> &'static PrometheusHandle {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(
                 Matcher::Suffix("_seconds".into()),
-                &[
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                ],
+                &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
             )
             .expect("bucket list is non-empty");
         let recorder = builder.build_recorder();
@@ -72,12 +70,8 @@ async fn readyz(state: Data<&AppState>) -> Response {
         Ok(()) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed: database unreachable");
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
-                "the database is unreachable",
-            )
-            .into_response()
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is unreachable")
+                .into_response()
         }
     }
 }
@@ -91,9 +85,7 @@ pub fn build_app(state: AppState) -> impl Endpoint {
     let cors = if state.config.cors_origins.is_empty() {
         Cors::new()
     } else {
-        Cors::new()
-            .allow_origins(state.config.cors_origins.clone())
-            .allow_credentials(true)
+        Cors::new().allow_origins(state.config.cors_origins.clone()).allow_credentials(true)
     };
     let body_limit = state.config.body_limit_bytes as usize;
     Route::new()
@@ -138,11 +130,7 @@ impl RunningApp {
                 )
                 .await
         });
-        Ok(RunningApp {
-            addr,
-            stop: Some(tx),
-            task,
-        })
+        Ok(RunningApp { addr, stop: Some(tx), task })
     }
 
     /// Stops accepting, lets in-flight requests finish (10 s grace), and waits.

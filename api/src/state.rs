@@ -17,10 +17,6 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: DatabaseConnection, config: Config) -> AppState {
         let limiters = Arc::new(Limiters::new(&config));
-        AppState {
-            db,
-            config: Arc::new(config),
-            limiters,
-        }
+        AppState { db, config: Arc::new(config), limiters }
     }
 }

@@ -3,9 +3,7 @@
 //! [`Scope::find`] (or the update/delete counterparts), which always filter by `org_id`; clippy's
 //! `disallowed-methods` (clippy.toml) rejects the unscoped `EntityTrait` entry points outside this crate, so an
 //! unscoped tenant query does not build under `-D warnings`.
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany};
 use uuid::Uuid;
 
 use crate::roles::{Permission, Role};
@@ -27,11 +25,8 @@ pub struct Scope {
 
 impl Scope {
     /// The scope of `user_id` in `org_id`, or `None` when they are not a member (the caller answers 404).
-    pub async fn of_member(
-        db: &impl ConnectionTrait,
-        user_id: Uuid,
-        org_id: Uuid,
-    ) -> Result<Option<Scope>, DbErr> {
+    #[allow(clippy::disallowed_methods)] // the membership lookup is what creates a scope
+    pub async fn of_member(db: &impl ConnectionTrait, user_id: Uuid, org_id: Uuid) -> Result<Option<Scope>, DbErr> {
         let row = memberships::Entity::find()
             .filter(memberships::Column::OrgId.eq(org_id))
             .filter(memberships::Column::UserId.eq(user_id))
@@ -39,21 +34,13 @@ impl Scope {
             .await?;
         Ok(row.and_then(|m| {
             let role = m.role.parse().ok()?;
-            Some(Scope {
-                org_id,
-                user_id,
-                role,
-            })
+            Some(Scope { org_id, user_id, role })
         }))
     }
 
     /// The scope of the creator of a brand-new org, written in the same transaction as its owner membership.
     pub fn of_new_org_owner(org_id: Uuid, user_id: Uuid) -> Scope {
-        Scope {
-            org_id,
-            user_id,
-            role: Role::Owner,
-        }
+        Scope { org_id, user_id, role: Role::Owner }
     }
 
     pub fn org_id(&self) -> Uuid {

@@ -144,36 +144,18 @@ pub enum ConfigError {
     #[error("configuration: {0}")]
     Read(#[from] Box<figment::Error>),
     #[error("configuration key `{key}` (env TASKFORGE_{env}): invalid value `{value}`: {reason}")]
-    Invalid {
-        key: &'static str,
-        env: String,
-        value: String,
-        reason: String,
-    },
+    Invalid { key: &'static str, env: String, value: String, reason: String },
 }
 
 fn invalid(key: &'static str, value: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        env: key.to_ascii_uppercase(),
-        value: value.into(),
-        reason: reason.into(),
-    }
+    ConfigError::Invalid { key, env: key.to_ascii_uppercase(), value: value.into(), reason: reason.into() }
 }
 
-fn one_of<T: Copy>(
-    key: &'static str,
-    value: &str,
-    options: &[(&str, T)],
-) -> Result<T, ConfigError> {
-    options
-        .iter()
-        .find(|(name, _)| *name == value)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| {
-            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-            invalid(key, value, format!("expected one of {}", names.join(", ")))
-        })
+fn one_of<T: Copy>(key: &'static str, value: &str, options: &[(&str, T)]) -> Result<T, ConfigError> {
+    options.iter().find(|(name, _)| *name == value).map(|(_, v)| *v).ok_or_else(|| {
+        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+        invalid(key, value, format!("expected one of {}", names.join(", ")))
+    })
 }
 
 impl Config {
@@ -188,9 +170,7 @@ impl Config {
     }
 
     /// Defaults overlaid with the given `key = value` pairs only (no file, no environment): for tests and tools.
-    pub fn from_pairs<'a>(
-        pairs: impl IntoIterator<Item = (&'a str, String)>,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
         for (k, v) in pairs {
             fig = fig.merge(Serialized::default(k, v));
@@ -200,107 +180,54 @@ impl Config {
 
     fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
         let raw: RawConfig = fig.extract().map_err(|e| ConfigError::Read(Box::new(e)))?;
-        let http_addr = raw.http_addr.parse().map_err(|_| {
-            invalid(
-                "http_addr",
-                &raw.http_addr,
-                "expected host:port, e.g. 127.0.0.1:8080",
-            )
-        })?;
+        let http_addr = raw
+            .http_addr
+            .parse()
+            .map_err(|_| invalid("http_addr", &raw.http_addr, "expected host:port, e.g. 127.0.0.1:8080"))?;
         if !(raw.public_url.starts_with("http://") || raw.public_url.starts_with("https://")) {
-            return Err(invalid(
-                "public_url",
-                &raw.public_url,
-                "expected an http:// or https:// URL",
-            ));
+            return Err(invalid("public_url", &raw.public_url, "expected an http:// or https:// URL"));
         }
         let data_dir = PathBuf::from(&raw.data_dir);
-        let database_url = raw.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}",
-                Path::new(&raw.data_dir).join("taskforge.db").display()
-            )
-        });
+        let database_url = raw
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", Path::new(&raw.data_dir).join("taskforge.db").display()));
         let database_kind = if database_url.starts_with("sqlite:") {
             DatabaseKind::Sqlite
         } else if database_url.starts_with("mysql://") || database_url.starts_with("mariadb://") {
             DatabaseKind::MySql
         } else {
-            return Err(invalid(
-                "database_url",
-                &database_url,
-                "expected sqlite://PATH or mysql://USER@HOST/DB",
-            ));
+            return Err(invalid("database_url", &database_url, "expected sqlite://PATH or mysql://USER@HOST/DB"));
         };
-        let queue = one_of(
-            "queue",
-            &raw.queue,
-            &[("database", QueueKind::Database), ("sqs", QueueKind::Sqs)],
-        )?;
-        let storage = one_of(
-            "storage",
-            &raw.storage,
-            &[("local", StorageKind::Local), ("s3", StorageKind::S3)],
-        )?;
+        let queue = one_of("queue", &raw.queue, &[("database", QueueKind::Database), ("sqs", QueueKind::Sqs)])?;
+        let storage = one_of("storage", &raw.storage, &[("local", StorageKind::Local), ("s3", StorageKind::S3)])?;
         if storage == StorageKind::S3 && raw.s3_bucket.as_deref().unwrap_or("").is_empty() {
             return Err(invalid("s3_bucket", "", "required when storage = s3"));
         }
-        let mail = one_of(
-            "mail",
-            &raw.mail,
-            &[("outbox", MailKind::Outbox), ("ses", MailKind::Ses)],
-        )?;
-        let events = one_of(
-            "events",
-            &raw.events,
-            &[
-                ("database", EventsKind::Database),
-                ("dynamodb", EventsKind::DynamoDb),
-            ],
-        )?;
+        let mail = one_of("mail", &raw.mail, &[("outbox", MailKind::Outbox), ("ses", MailKind::Ses)])?;
+        let events =
+            one_of("events", &raw.events, &[("database", EventsKind::Database), ("dynamodb", EventsKind::DynamoDb)])?;
         let bus_redis_url = match raw.bus.as_str() {
             "memory" => None,
-            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                Some(url.to_owned())
-            }
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => Some(url.to_owned()),
             other => return Err(invalid("bus", other, "expected `memory` or a redis:// URL")),
         };
-        let log_format = one_of(
-            "log_format",
-            &raw.log_format,
-            &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
-        )?;
+        let log_format =
+            one_of("log_format", &raw.log_format, &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)])?;
         if raw.body_limit_bytes < 1024 {
-            return Err(invalid(
-                "body_limit_bytes",
-                raw.body_limit_bytes.to_string(),
-                "must be at least 1024",
-            ));
+            return Err(invalid("body_limit_bytes", raw.body_limit_bytes.to_string(), "must be at least 1024"));
         }
         if raw.login_attempts_per_minute == 0 {
-            return Err(invalid(
-                "login_attempts_per_minute",
-                "0",
-                "must be at least 1",
-            ));
+            return Err(invalid("login_attempts_per_minute", "0", "must be at least 1"));
         }
         if raw.token_requests_per_minute == 0 {
-            return Err(invalid(
-                "token_requests_per_minute",
-                "0",
-                "must be at least 1",
-            ));
+            return Err(invalid("token_requests_per_minute", "0", "must be at least 1"));
         }
         if raw.session_ttl_hours == 0 {
             return Err(invalid("session_ttl_hours", "0", "must be at least 1"));
         }
-        let cors_origins = raw
-            .cors_origins
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let cors_origins =
+            raw.cors_origins.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         Ok(Config {
             http_addr,
             public_url: raw.public_url.trim_end_matches('/').to_owned(),
@@ -345,28 +272,17 @@ mod tests {
 
     #[test]
     fn an_invalid_value_names_its_key() {
-        let err = Config::from_pairs([("queue", "kafka".to_string())])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("`queue`") && err.contains("TASKFORGE_QUEUE") && err.contains("kafka"),
-            "{err}"
-        );
-        let err = Config::from_pairs([("http_addr", "nowhere".to_string())])
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_pairs([("queue", "kafka".to_string())]).unwrap_err().to_string();
+        assert!(err.contains("`queue`") && err.contains("TASKFORGE_QUEUE") && err.contains("kafka"), "{err}");
+        let err = Config::from_pairs([("http_addr", "nowhere".to_string())]).unwrap_err().to_string();
         assert!(err.contains("`http_addr`"), "{err}");
-        let err = Config::from_pairs([("storage", "s3".to_string())])
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_pairs([("storage", "s3".to_string())]).unwrap_err().to_string();
         assert!(err.contains("`s3_bucket`"), "{err}");
     }
 
     #[test]
     fn a_value_of_the_wrong_type_names_its_key() {
-        let err = Config::from_pairs([("body_limit_bytes", "lots".to_string())])
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_pairs([("body_limit_bytes", "lots".to_string())]).unwrap_err().to_string();
         assert!(err.contains("body_limit_bytes"), "{err}");
     }
 }

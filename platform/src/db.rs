@@ -10,10 +10,7 @@ use crate::config::{Config, DatabaseKind};
 #[derive(Debug, thiserror::Error)]
 pub enum DbSetupError {
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
+    DataDir { path: String, source: std::io::Error },
     #[error("cannot connect to the database: {0}")]
     Connect(DbErr),
     #[error("migrations failed: {0}")]
@@ -30,33 +27,24 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbSetupError
     let mut opts;
     match config.database_kind {
         DatabaseKind::Sqlite => {
-            let path = url
-                .trim_start_matches("sqlite://")
-                .trim_start_matches("sqlite:");
+            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
             let path = path.split('?').next().unwrap_or(path).to_owned();
             if path != ":memory:" {
-                if let Some(dir) = std::path::Path::new(&path)
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                {
-                    std::fs::create_dir_all(dir).map_err(|source| DbSetupError::DataDir {
-                        path: dir.display().to_string(),
-                        source,
-                    })?;
+                if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|source| DbSetupError::DataDir { path: dir.display().to_string(), source })?;
                 }
             }
             if !url.contains('?') {
                 url.push_str("?mode=rwc");
             }
             opts = ConnectOptions::new(url);
-            opts.max_connections(1)
-                .min_connections(1)
-                .map_sqlx_sqlite_opts(|o| {
-                    o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                        .busy_timeout(Duration::from_secs(10))
-                        .foreign_keys(true)
-                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                });
+            opts.max_connections(1).min_connections(1).map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+            });
         }
         DatabaseKind::MySql => {
             if let Some(rest) = url.strip_prefix("mariadb://") {
@@ -66,14 +54,11 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbSetupError
             opts.max_connections(32).min_connections(2);
         }
     }
-    opts.acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+    opts.acquire_timeout(Duration::from_secs(10)).sqlx_logging(false);
     Database::connect(opts).await.map_err(DbSetupError::Connect)
 }
 
 /// Applies pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbSetupError> {
-    entities::Migrator::up(db, None)
-        .await
-        .map_err(DbSetupError::Migrate)
+    entities::Migrator::up(db, None).await.map_err(DbSetupError::Migrate)
 }

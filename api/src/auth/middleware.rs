@@ -21,23 +21,16 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The value of cookie `name` in the request, if present.
 pub fn cookie(req: &Request, name: &str) -> Option<String> {
-    req.headers()
-        .get_all("cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k == name).then(|| v.trim_matches('"').to_owned())
-        })
+    req.headers().get_all("cookie").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then(|| v.trim_matches('"').to_owned())
+    })
 }
 
 fn bearer(req: &Request) -> Option<String> {
     let value = req.headers().get("authorization")?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -46,10 +39,7 @@ fn is_safe(method: &Method) -> bool {
 
 /// Middleware body: see the module docs.
 pub async fn authenticate<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
-    let state = req
-        .data::<AppState>()
-        .expect("AppState is attached to every request")
-        .clone();
+    let state = req.data::<AppState>().expect("AppState is attached to every request").clone();
     let mut budget: Option<TokenBudget> = None;
     let resolved = if let Some(token) = bearer(&req) {
         match token_actor(&state, &token, req.method()).await {
@@ -82,11 +72,7 @@ pub async fn authenticate<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<
     Ok(resp)
 }
 
-async fn token_actor(
-    state: &AppState,
-    token: &str,
-    method: &Method,
-) -> Result<Option<(Actor, TokenBudget)>, AppError> {
+async fn token_actor(state: &AppState, token: &str, method: &Method) -> Result<Option<(Actor, TokenBudget)>, AppError> {
     if !token.starts_with(secrets::TOKEN_PREFIX) {
         return Ok(None);
     }
@@ -104,47 +90,25 @@ async fn token_actor(
     let budget = state.limiters.check_token(row.id)?;
     let scopes = TokenScopes::parse(&row.scopes.split(',').map(str::to_owned).collect::<Vec<_>>())
         .map_err(|e| anyhow::anyhow!("stored token scopes are invalid: {e}"))?;
-    let allowed = if is_safe(method) {
-        scopes.read || scopes.write
-    } else {
-        scopes.write
-    };
+    let allowed = if is_safe(method) { scopes.read || scopes.write } else { scopes.write };
     if !allowed {
         let needed = if is_safe(method) { "read" } else { "write" };
-        return Err(AppError::forbidden(
-            "insufficient_scope",
-            format!("this token lacks the `{needed}` scope"),
-        ));
+        return Err(AppError::forbidden("insufficient_scope", format!("this token lacks the `{needed}` scope")));
     }
     // Record use at most once a minute: a write per request would make every read a write.
-    if row
-        .last_used_at
-        .is_none_or(|t| (now - t).num_seconds() >= 60)
-    {
+    if row.last_used_at.is_none_or(|t| (now - t).num_seconds() >= 60) {
         let mut active: api_tokens::ActiveModel = row.clone().into();
         active.last_used_at = Set(Some(now));
         active.update(&state.db).await?;
     }
-    let actor = Actor {
-        user_id: row.user_id,
-        credential: Credential::Token {
-            token_id: row.id,
-            scopes,
-        },
-    };
+    let actor = Actor { user_id: row.user_id, credential: Credential::Token { token_id: row.id, scopes } };
     Ok(Some((actor, budget)))
 }
 
-async fn session_actor(
-    state: &AppState,
-    secret: &str,
-    req: &Request,
-) -> Result<Option<Actor>, AppError> {
+async fn session_actor(state: &AppState, secret: &str, req: &Request) -> Result<Option<Actor>, AppError> {
     let now = Utc::now();
-    let Some(row) = sessions::Entity::find()
-        .filter(sessions::Column::TokenHash.eq(secrets::digest(secret)))
-        .one(&state.db)
-        .await?
+    let Some(row) =
+        sessions::Entity::find().filter(sessions::Column::TokenHash.eq(secrets::digest(secret))).one(&state.db).await?
     else {
         return Ok(None);
     };
@@ -152,11 +116,7 @@ async fn session_actor(
         return Ok(None);
     }
     if !is_safe(req.method()) {
-        let sent = req
-            .headers()
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !constant_time_eq(sent.as_bytes(), row.csrf_token.as_bytes()) {
             return Err(AppError::forbidden(
                 "csrf_failed",
@@ -164,10 +124,7 @@ async fn session_actor(
             ));
         }
     }
-    Ok(Some(Actor {
-        user_id: row.user_id,
-        credential: Credential::Session { session_id: row.id },
-    }))
+    Ok(Some(Actor { user_id: row.user_id, credential: Credential::Session { session_id: row.id } }))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -38,11 +38,7 @@ impl TokenScopes {
                 "read" => s.read = true,
                 "write" => s.write = true,
                 "admin" => s.admin = true,
-                other => {
-                    return Err(format!(
-                        "unknown scope `{other}`; expected read, write or admin"
-                    ))
-                }
+                other => return Err(format!("unknown scope `{other}`; expected read, write or admin")),
             }
         }
         if !(s.read || s.write || s.admin) {
@@ -77,10 +73,9 @@ impl Actor {
     /// Org administration through a token needs the `admin` scope; sessions have every scope.
     pub fn require_admin_scope(&self) -> Result<(), AppError> {
         match &self.credential {
-            Credential::Token { scopes, .. } if !scopes.admin => Err(AppError::forbidden(
-                "insufficient_scope",
-                "this token lacks the `admin` scope",
-            )),
+            Credential::Token { scopes, .. } if !scopes.admin => {
+                Err(AppError::forbidden("insufficient_scope", "this token lacks the `admin` scope"))
+            }
             _ => Ok(()),
         }
     }
@@ -89,10 +84,9 @@ impl Actor {
     pub fn require_session(&self) -> Result<Uuid, AppError> {
         match &self.credential {
             Credential::Session { session_id } => Ok(*session_id),
-            Credential::Token { .. } => Err(AppError::forbidden(
-                "session_required",
-                "this operation needs a signed-in session",
-            )),
+            Credential::Token { .. } => {
+                Err(AppError::forbidden("session_required", "this operation needs a signed-in session"))
+            }
         }
     }
 }

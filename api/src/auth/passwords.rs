@@ -40,9 +40,7 @@ pub async fn verify(password: String, phc: String) -> Result<bool, AppError> {
         let Ok(parsed) = PasswordHash::new(&phc) else {
             return false;
         };
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
+        Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
     })
     .await
     .map_err(|e| AppError::Internal(anyhow::anyhow!("verification task failed: {e}")))
@@ -52,10 +50,7 @@ pub async fn verify(password: String, phc: String) -> Result<bool, AppError> {
 /// email costs the same time as one for a known email.
 pub async fn dummy_verify(password: String) {
     static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    if let Ok(phc) = DUMMY
-        .get_or_try_init(|| hash("dummy-password-never-matches".into()))
-        .await
-    {
+    if let Ok(phc) = DUMMY.get_or_try_init(|| hash("dummy-password-never-matches".into())).await {
         let _ = verify(password, phc.clone()).await;
     }
 }

@@ -36,9 +36,7 @@ fn per_minute(n: u32) -> Quota {
 }
 
 fn retry_after(wait: Duration) -> AppError {
-    AppError::RateLimited {
-        retry_after_secs: wait.as_secs().max(1),
-    }
+    AppError::RateLimited { retry_after_secs: wait.as_secs().max(1) }
 }
 
 impl Limiters {
@@ -47,12 +45,9 @@ impl Limiters {
         Limiters {
             login_by_account: RateLimiter::keyed(login).with_middleware(),
             // An office behind one NAT shares an IP: allow several accounts' worth of attempts per IP.
-            login_by_ip: RateLimiter::keyed(per_minute(
-                config.login_attempts_per_minute.saturating_mul(5),
-            ))
-            .with_middleware(),
-            by_token: RateLimiter::keyed(per_minute(config.token_requests_per_minute))
+            login_by_ip: RateLimiter::keyed(per_minute(config.login_attempts_per_minute.saturating_mul(5)))
                 .with_middleware(),
+            by_token: RateLimiter::keyed(per_minute(config.token_requests_per_minute)).with_middleware(),
             token_quota_per_minute: config.token_requests_per_minute,
         }
     }
@@ -61,9 +56,7 @@ impl Limiters {
     pub fn check_login(&self, email: &str, ip: Option<IpAddr>) -> Result<(), AppError> {
         let clock = DefaultClock::default();
         if let Some(ip) = ip {
-            self.login_by_ip
-                .check_key(&ip)
-                .map_err(|n| retry_after(n.wait_time_from(clock.now())))?;
+            self.login_by_ip.check_key(&ip).map_err(|n| retry_after(n.wait_time_from(clock.now())))?;
         }
         self.login_by_account
             .check_key(&email.to_ascii_lowercase())
@@ -75,10 +68,9 @@ impl Limiters {
     pub fn check_token(&self, token_id: Uuid) -> Result<TokenBudget, AppError> {
         let clock = DefaultClock::default();
         match self.by_token.check_key(&token_id) {
-            Ok(snapshot) => Ok(TokenBudget {
-                limit: self.token_quota_per_minute,
-                remaining: snapshot.remaining_burst_capacity(),
-            }),
+            Ok(snapshot) => {
+                Ok(TokenBudget { limit: self.token_quota_per_minute, remaining: snapshot.remaining_burst_capacity() })
+            }
             Err(n) => Err(retry_after(n.wait_time_from(clock.now()))),
         }
     }

@@ -9,12 +9,10 @@ use crate::error::AppError;
 use crate::problem::ApiError;
 
 fn resolved(req: &Request) -> poem::Result<Actor> {
-    req.extensions().get::<Actor>().cloned().ok_or_else(|| {
-        ApiError(AppError::Unauthenticated(
-            "invalid, expired or revoked credentials",
-        ))
-        .into()
-    })
+    req.extensions()
+        .get::<Actor>()
+        .cloned()
+        .ok_or_else(|| ApiError(AppError::Unauthenticated("invalid, expired or revoked credentials")).into())
 }
 
 async fn session_checker(req: &Request, _cookie: ApiKey) -> poem::Result<Actor> {
@@ -27,12 +25,7 @@ async fn token_checker(req: &Request, _bearer: Bearer) -> poem::Result<Actor> {
 
 /// Browser session: the HttpOnly `tf_session` cookie set at login; unsafe methods also need `X-CSRF-Token`.
 #[derive(SecurityScheme)]
-#[oai(
-    ty = "api_key",
-    key_name = "tf_session",
-    key_in = "cookie",
-    checker = "session_checker"
-)]
+#[oai(ty = "api_key", key_name = "tf_session", key_in = "cookie", checker = "session_checker")]
 pub struct SessionAuth(pub Actor);
 
 /// Personal access token: `Authorization: Bearer tf_…`.

@@ -7,14 +7,8 @@ use crate::auth::Actor;
 use crate::error::AppError;
 
 /// The actor's scope in `org_id`; an org they do not belong to answers 404 exactly like one that does not exist.
-pub async fn scope(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    org_id: Uuid,
-) -> Result<Scope, AppError> {
-    let scope = Scope::of_member(db, actor.user_id, org_id)
-        .await?
-        .ok_or(AppError::NotFound("org_not_found"))?;
+pub async fn scope(db: &impl ConnectionTrait, actor: &Actor, org_id: Uuid) -> Result<Scope, AppError> {
+    let scope = Scope::of_member(db, actor.user_id, org_id).await?.ok_or(AppError::NotFound("org_not_found"))?;
     tracing::Span::current().record("org_id", tracing::field::display(org_id));
     Ok(scope)
 }

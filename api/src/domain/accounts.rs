@@ -4,8 +4,7 @@
 use chrono::{Duration, Utc};
 use entities::tables::{api_tokens, sessions, users};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -51,32 +50,18 @@ pub fn check_time_zone(v: &mut Validator, field: &str, tz: &str) {
     let ok = !tz.is_empty()
         && tz.len() <= 64
         && tz.split('/').all(|part| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
         })
         && tz.chars().next().is_some_and(|c| c.is_ascii_uppercase());
-    v.check(
-        ok,
-        field,
-        "must be an IANA time zone name such as `Europe/Paris` or `UTC`",
-    );
+    v.check(ok, field, "must be an IANA time zone name such as `Europe/Paris` or `UTC`");
 }
 
 /// Checks a BCP 47 language tag's shape (`en`, `en-GB`, `pt-BR`).
 pub fn check_locale(v: &mut Validator, field: &str, locale: &str) {
     let mut parts = locale.split('-');
-    let lang_ok = parts
-        .next()
-        .is_some_and(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_lowercase()));
-    let rest_ok =
-        parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
-    v.check(
-        lang_ok && rest_ok && locale.len() <= 35,
-        field,
-        "must be a language tag such as `en` or `en-GB`",
-    );
+    let lang_ok = parts.next().is_some_and(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_lowercase()));
+    let rest_ok = parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    v.check(lang_ok && rest_ok && locale.len() <= 35, field, "must be a language tag such as `en` or `en-GB`");
 }
 
 /// Sign-up input.
@@ -144,12 +129,7 @@ pub async fn verify_login(
 ) -> Result<users::Model, AppError> {
     state.limiters.check_login(email.trim(), ip)?;
     let user = match Email::parse(email) {
-        Ok(e) => {
-            users::Entity::find()
-                .filter(users::Column::Email.eq(e.as_str()))
-                .one(&state.db)
-                .await?
-        }
+        Ok(e) => users::Entity::find().filter(users::Column::Email.eq(e.as_str())).one(&state.db).await?,
         Err(_) => None,
     };
     let Some(user) = user else {
@@ -180,19 +160,12 @@ pub async fn open_session(state: &AppState, user_id: Uuid) -> Result<NewSession,
     }
     .insert(&state.db)
     .await?;
-    Ok(NewSession {
-        secret,
-        csrf_token,
-        expires_at,
-    })
+    Ok(NewSession { secret, csrf_token, expires_at })
 }
 
 /// The CSRF token of a live session.
 pub async fn session_csrf(db: &impl ConnectionTrait, session_id: Uuid) -> Result<String, AppError> {
-    let s = sessions::Entity::find_by_id(session_id)
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("session_not_found"))?;
+    let s = sessions::Entity::find_by_id(session_id).one(db).await?.ok_or(AppError::NotFound("session_not_found"))?;
     Ok(s.csrf_token)
 }
 
@@ -204,10 +177,7 @@ pub async fn close_session(db: &impl ConnectionTrait, session_id: Uuid) -> Resul
 
 /// Loads a user.
 pub async fn user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<users::Model, AppError> {
-    users::Entity::find_by_id(user_id)
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("user_not_found"))
+    users::Entity::find_by_id(user_id).one(db).await?.ok_or(AppError::NotFound("user_not_found"))
 }
 
 /// Profile fields that may change; `None` keeps the current value.
@@ -255,10 +225,7 @@ pub async fn change_password(
     v.finish()?;
     let u = user(&state.db, user_id).await?;
     if !passwords::verify(current_password, u.password_hash.clone()).await? {
-        return Err(AppError::invalid(
-            "current_password",
-            "is not the current password",
-        ));
+        return Err(AppError::invalid("current_password", "is not the current password"));
     }
     let hash = passwords::hash(new_password).await?;
     let tx = state.db.begin().await?;
@@ -298,11 +265,7 @@ pub async fn create_token(
         }
     };
     if let Some(d) = input.expires_in_days {
-        v.check(
-            (1..=3650).contains(&d),
-            "expires_in_days",
-            "must be between 1 and 3650",
-        );
+        v.check((1..=3650).contains(&d), "expires_in_days", "must be between 1 and 3650");
     }
     v.finish()?;
     let secret = secrets::new_api_token();
@@ -325,10 +288,7 @@ pub async fn create_token(
 }
 
 /// The caller's tokens, newest first.
-pub async fn list_tokens(
-    db: &impl ConnectionTrait,
-    user_id: Uuid,
-) -> Result<Vec<api_tokens::Model>, AppError> {
+pub async fn list_tokens(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<api_tokens::Model>, AppError> {
     Ok(api_tokens::Entity::find()
         .filter(api_tokens::Column::UserId.eq(user_id))
         .order_by_desc(api_tokens::Column::CreatedAt)
@@ -337,11 +297,7 @@ pub async fn list_tokens(
 }
 
 /// Revokes one of the caller's tokens; another user's token id answers 404.
-pub async fn revoke_token(
-    db: &impl ConnectionTrait,
-    user_id: Uuid,
-    token_id: Uuid,
-) -> Result<(), AppError> {
+pub async fn revoke_token(db: &impl ConnectionTrait, user_id: Uuid, token_id: Uuid) -> Result<(), AppError> {
     let row = api_tokens::Entity::find_by_id(token_id)
         .filter(api_tokens::Column::UserId.eq(user_id))
         .one(db)
@@ -361,20 +317,8 @@ mod tests {
 
     #[test]
     fn emails_parse_and_normalise() {
-        assert_eq!(
-            Email::parse(" Ada@Example.COM ").unwrap().as_str(),
-            "ada@example.com"
-        );
-        for bad in [
-            "",
-            "ada",
-            "ada@",
-            "@example.com",
-            "a b@example.com",
-            "ada@example",
-            "a@b@c.com",
-            "ada@.com",
-        ] {
+        assert_eq!(Email::parse(" Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        for bad in ["", "ada", "ada@", "@example.com", "a b@example.com", "ada@example", "a@b@c.com", "ada@.com"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -393,15 +337,9 @@ mod tests {
 }
 
 /// The user with this email, if any.
-pub async fn find_by_email(
-    db: &impl ConnectionTrait,
-    email: &str,
-) -> Result<Option<users::Model>, AppError> {
+pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<users::Model>, AppError> {
     let Ok(email) = Email::parse(email) else {
         return Ok(None);
     };
-    Ok(users::Entity::find()
-        .filter(users::Column::Email.eq(email.as_str()))
-        .one(db)
-        .await?)
+    Ok(users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(db).await?)
 }

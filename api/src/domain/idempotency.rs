@@ -19,12 +19,7 @@ pub enum Claim {
 }
 
 /// Claims `key` for this request body hash.
-pub async fn claim(
-    db: &DatabaseConnection,
-    user_id: Uuid,
-    key: &str,
-    request_hash: &str,
-) -> Result<Claim, AppError> {
+pub async fn claim(db: &DatabaseConnection, user_id: Uuid, key: &str, request_hash: &str) -> Result<Claim, AppError> {
     let placeholder = idempotency_keys::ActiveModel {
         user_id: Set(user_id),
         key: Set(key.to_owned()),
@@ -51,15 +46,9 @@ pub async fn claim(
         }]));
     }
     if row.response_status == 0 {
-        return Err(AppError::conflict(
-            "idempotency_in_progress",
-            "a request with this key is still in progress",
-        ));
+        return Err(AppError::conflict("idempotency_in_progress", "a request with this key is still in progress"));
     }
-    Ok(Claim::Replay {
-        status: row.response_status as u16,
-        body: row.response_body,
-    })
+    Ok(Claim::Replay { status: row.response_status as u16, body: row.response_body })
 }
 
 /// Stores the response of a claimed request.
@@ -71,14 +60,8 @@ pub async fn complete(
     body: String,
 ) -> Result<(), AppError> {
     idempotency_keys::Entity::update_many()
-        .col_expr(
-            idempotency_keys::Column::ResponseStatus,
-            sea_orm::sea_query::Expr::value(status as i32),
-        )
-        .col_expr(
-            idempotency_keys::Column::ResponseBody,
-            sea_orm::sea_query::Expr::value(body),
-        )
+        .col_expr(idempotency_keys::Column::ResponseStatus, sea_orm::sea_query::Expr::value(status as i32))
+        .col_expr(idempotency_keys::Column::ResponseBody, sea_orm::sea_query::Expr::value(body))
         .filter(idempotency_keys::Column::UserId.eq(user_id))
         .filter(idempotency_keys::Column::Key.eq(key))
         .exec(db)

@@ -5,3 +5,4 @@ pub mod accounts;
 pub mod idempotency;
 pub mod orgs;
 pub mod outbox;
+pub mod project_access;

@@ -3,13 +3,11 @@
 //! Invariants: an org always has at least one owner; only owners grant, revoke or remove the owner role; an admin
 //! never acts on an owner. Invitations carry a role no higher than the inviter's.
 use chrono::{Duration, Utc};
-use entities::tables::{
-    invitations, memberships, orgs, project_members, task_assignees, users, watchers,
-};
+use entities::tables::{invitations, memberships, orgs, project_members, task_assignees, users, watchers};
 use entities::{Permission, Role, Scope};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -27,25 +25,17 @@ pub struct OrgWithRole {
 }
 
 fn parse_role(field: &str, raw: &str) -> Result<Role, AppError> {
-    raw.parse()
-        .map_err(|_| AppError::invalid(field, "must be one of owner, admin, member, guest"))
+    raw.parse().map_err(|_| AppError::invalid(field, "must be one of owner, admin, member, guest"))
 }
 
 /// The org row behind a scope.
 #[allow(clippy::disallowed_methods)] // the orgs table is keyed by the scope's own org id
 pub async fn get(db: &impl ConnectionTrait, scope: &Scope) -> Result<orgs::Model, AppError> {
-    orgs::Entity::find_by_id(scope.org_id())
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("org_not_found"))
+    orgs::Entity::find_by_id(scope.org_id()).one(db).await?.ok_or(AppError::NotFound("org_not_found"))
 }
 
 /// Creates an org with the caller as its owner.
-pub async fn create(
-    db: &DatabaseConnection,
-    user_id: Uuid,
-    name: &str,
-) -> Result<OrgWithRole, AppError> {
+pub async fn create(db: &DatabaseConnection, user_id: Uuid, name: &str) -> Result<OrgWithRole, AppError> {
     let mut v = Validator::new();
     let name = text_field(&mut v, "name", name, 200);
     v.finish()?;
@@ -53,14 +43,9 @@ pub async fn create(
     let org_id = entities::new_id();
     let scope = Scope::of_new_org_owner(org_id, user_id);
     let tx = db.begin().await?;
-    let org = orgs::ActiveModel {
-        id: Set(org_id),
-        name: Set(name),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&tx)
-    .await?;
+    let org = orgs::ActiveModel { id: Set(org_id), name: Set(name), created_at: Set(now), updated_at: Set(now) }
+        .insert(&tx)
+        .await?;
     memberships::ActiveModel {
         id: Set(entities::new_id()),
         org_id: Set(scope.org_id()),
@@ -83,46 +68,30 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok(OrgWithRole {
-        org,
-        role: Role::Owner,
-    })
+    Ok(OrgWithRole { org, role: Role::Owner })
 }
 
 /// The orgs the user belongs to, oldest membership first.
 #[allow(clippy::disallowed_methods)] // listing the caller's own memberships across orgs is the entry point to scopes
-pub async fn list_mine(
-    db: &impl ConnectionTrait,
-    user_id: Uuid,
-) -> Result<Vec<OrgWithRole>, AppError> {
+pub async fn list_mine(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<OrgWithRole>, AppError> {
     let ms = memberships::Entity::find()
         .filter(memberships::Column::UserId.eq(user_id))
         .order_by_asc(memberships::Column::CreatedAt)
         .all(db)
         .await?;
     let ids: Vec<Uuid> = ms.iter().map(|m| m.org_id).collect();
-    let orgs = orgs::Entity::find()
-        .filter(orgs::Column::Id.is_in(ids))
-        .all(db)
-        .await?;
+    let orgs = orgs::Entity::find().filter(orgs::Column::Id.is_in(ids)).all(db).await?;
     Ok(ms
         .into_iter()
         .filter_map(|m| {
             let org = orgs.iter().find(|o| o.id == m.org_id)?.clone();
-            Some(OrgWithRole {
-                org,
-                role: m.role.parse().ok()?,
-            })
+            Some(OrgWithRole { org, role: m.role.parse().ok()? })
         })
         .collect())
 }
 
 /// Renames the org.
-pub async fn rename(
-    db: &DatabaseConnection,
-    scope: &Scope,
-    name: &str,
-) -> Result<orgs::Model, AppError> {
+pub async fn rename(db: &DatabaseConnection, scope: &Scope, name: &str) -> Result<orgs::Model, AppError> {
     require(scope, Permission::ManageOrg)?;
     let mut v = Validator::new();
     let name = text_field(&mut v, "name", name, 200);
@@ -159,17 +128,11 @@ pub async fn delete(db: &DatabaseConnection, scope: &Scope) -> Result<(), AppErr
     scope.delete_many::<comments::Entity>().exec(&tx).await?;
     scope.delete_many::<watchers::Entity>().exec(&tx).await?;
     scope.delete_many::<task_labels::Entity>().exec(&tx).await?;
-    scope
-        .delete_many::<task_assignees::Entity>()
-        .exec(&tx)
-        .await?;
+    scope.delete_many::<task_assignees::Entity>().exec(&tx).await?;
     scope.delete_many::<tasks::Entity>().exec(&tx).await?;
     scope.delete_many::<labels::Entity>().exec(&tx).await?;
     scope.delete_many::<statuses::Entity>().exec(&tx).await?;
-    scope
-        .delete_many::<project_members::Entity>()
-        .exec(&tx)
-        .await?;
+    scope.delete_many::<project_members::Entity>().exec(&tx).await?;
     scope.delete_many::<projects::Entity>().exec(&tx).await?;
     scope.delete_many::<invitations::Entity>().exec(&tx).await?;
     scope.delete_many::<memberships::Entity>().exec(&tx).await?;
@@ -199,47 +162,25 @@ pub struct Member {
 /// Members of the org, oldest first.
 #[allow(clippy::disallowed_methods)] // users are looked up by ids taken from this org's memberships
 pub async fn members(db: &impl ConnectionTrait, scope: &Scope) -> Result<Vec<Member>, AppError> {
-    let ms = scope
-        .find::<memberships::Entity>()
-        .order_by_asc(memberships::Column::CreatedAt)
-        .all(db)
-        .await?;
+    let ms = scope.find::<memberships::Entity>().order_by_asc(memberships::Column::CreatedAt).all(db).await?;
     let ids: Vec<Uuid> = ms.iter().map(|m| m.user_id).collect();
-    let us = users::Entity::find()
-        .filter(users::Column::Id.is_in(ids))
-        .all(db)
-        .await?;
+    let us = users::Entity::find().filter(users::Column::Id.is_in(ids)).all(db).await?;
     Ok(ms
         .into_iter()
         .filter_map(|m| {
             let user = us.iter().find(|u| u.id == m.user_id)?.clone();
-            Some(Member {
-                membership: m,
-                user,
-            })
+            Some(Member { membership: m, user })
         })
         .collect())
 }
 
 /// One member; a user outside the org answers 404.
-pub async fn member(
-    db: &impl ConnectionTrait,
-    scope: &Scope,
-    user_id: Uuid,
-) -> Result<Member, AppError> {
-    members(db, scope)
-        .await?
-        .into_iter()
-        .find(|m| m.user.id == user_id)
-        .ok_or(AppError::NotFound("member_not_found"))
+pub async fn member(db: &impl ConnectionTrait, scope: &Scope, user_id: Uuid) -> Result<Member, AppError> {
+    members(db, scope).await?.into_iter().find(|m| m.user.id == user_id).ok_or(AppError::NotFound("member_not_found"))
 }
 
 async fn owner_count(db: &impl ConnectionTrait, scope: &Scope) -> Result<u64, AppError> {
-    Ok(scope
-        .find::<memberships::Entity>()
-        .filter(memberships::Column::Role.eq(Role::Owner.as_str()))
-        .count(db)
-        .await?)
+    Ok(scope.find::<memberships::Entity>().filter(memberships::Column::Role.eq(Role::Owner.as_str())).count(db).await?)
 }
 
 /// Changes a member's role.
@@ -253,22 +194,12 @@ pub async fn change_role(
     let new_role = parse_role("role", role)?;
     let tx = db.begin().await?;
     let target = member(&tx, scope, user_id).await?;
-    let old_role: Role = target
-        .membership
-        .role
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let old_role: Role = target.membership.role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     if (old_role == Role::Owner || new_role == Role::Owner) && scope.role() != Role::Owner {
-        return Err(AppError::forbidden(
-            "owner_required",
-            "only an owner grants or revokes the owner role",
-        ));
+        return Err(AppError::forbidden("owner_required", "only an owner grants or revokes the owner role"));
     }
     if old_role == Role::Owner && new_role != Role::Owner && owner_count(&tx, scope).await? <= 1 {
-        return Err(AppError::conflict(
-            "last_owner",
-            "the org must keep at least one owner",
-        ));
+        return Err(AppError::conflict("last_owner", "the org must keep at least one owner"));
     }
     let mut active: memberships::ActiveModel = target.membership.into();
     active.role = Set(new_role.as_str().to_owned());
@@ -286,10 +217,7 @@ pub async fn change_role(
     )
     .await?;
     tx.commit().await?;
-    Ok(Member {
-        membership,
-        user: target.user,
-    })
+    Ok(Member { membership, user: target.user })
 }
 
 async fn drop_membership(
@@ -299,37 +227,14 @@ async fn drop_membership(
     event_type: &str,
 ) -> Result<(), AppError> {
     let user_id = target.user.id;
-    let role: Role = target
-        .membership
-        .role
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let role: Role = target.membership.role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     if role == Role::Owner && owner_count(tx, scope).await? <= 1 {
-        return Err(AppError::conflict(
-            "last_owner",
-            "the org must keep at least one owner",
-        ));
+        return Err(AppError::conflict("last_owner", "the org must keep at least one owner"));
     }
-    scope
-        .delete_many::<memberships::Entity>()
-        .filter(memberships::Column::UserId.eq(user_id))
-        .exec(tx)
-        .await?;
-    scope
-        .delete_many::<project_members::Entity>()
-        .filter(project_members::Column::UserId.eq(user_id))
-        .exec(tx)
-        .await?;
-    scope
-        .delete_many::<task_assignees::Entity>()
-        .filter(task_assignees::Column::UserId.eq(user_id))
-        .exec(tx)
-        .await?;
-    scope
-        .delete_many::<watchers::Entity>()
-        .filter(watchers::Column::UserId.eq(user_id))
-        .exec(tx)
-        .await?;
+    scope.delete_many::<memberships::Entity>().filter(memberships::Column::UserId.eq(user_id)).exec(tx).await?;
+    scope.delete_many::<project_members::Entity>().filter(project_members::Column::UserId.eq(user_id)).exec(tx).await?;
+    scope.delete_many::<task_assignees::Entity>().filter(task_assignees::Column::UserId.eq(user_id)).exec(tx).await?;
+    scope.delete_many::<watchers::Entity>().filter(watchers::Column::UserId.eq(user_id)).exec(tx).await?;
     outbox::record(
         tx,
         Event {
@@ -345,19 +250,12 @@ async fn drop_membership(
 }
 
 /// Removes a member (and their assignments and watches in this org).
-pub async fn remove_member(
-    db: &DatabaseConnection,
-    scope: &Scope,
-    user_id: Uuid,
-) -> Result<(), AppError> {
+pub async fn remove_member(db: &DatabaseConnection, scope: &Scope, user_id: Uuid) -> Result<(), AppError> {
     require(scope, Permission::ManageMembers)?;
     let tx = db.begin().await?;
     let target = member(&tx, scope, user_id).await?;
     if target.membership.role == Role::Owner.as_str() && scope.role() != Role::Owner {
-        return Err(AppError::forbidden(
-            "owner_required",
-            "only an owner removes an owner",
-        ));
+        return Err(AppError::forbidden("owner_required", "only an owner removes an owner"));
     }
     drop_membership(&tx, scope, &target, "member.removed").await?;
     tx.commit().await?;
@@ -391,42 +289,24 @@ pub async fn invite(
     require(scope, Permission::ManageMembers)?;
     let mut v = Validator::new();
     let email = Email::parse(email).map_err(|m| v.push("email", m)).ok();
-    let role = parse_role("role", role)
-        .map_err(|_| v.push("role", "must be one of owner, admin, member, guest"))
-        .ok();
+    let role = parse_role("role", role).map_err(|_| v.push("role", "must be one of owner, admin, member, guest")).ok();
     v.finish()?;
     let (email, role) = (email.expect("validated"), role.expect("validated"));
     if role > scope.role() {
-        return Err(AppError::forbidden(
-            "role_too_high",
-            "you cannot invite with a role above your own",
-        ));
+        return Err(AppError::forbidden("role_too_high", "you cannot invite with a role above your own"));
     }
     let tx = db.begin().await?;
-    if let Some(u) = users::Entity::find()
-        .filter(users::Column::Email.eq(email.as_str()))
-        .one(&tx)
-        .await?
-    {
-        let existing = scope
-            .find::<memberships::Entity>()
-            .filter(memberships::Column::UserId.eq(u.id))
-            .one(&tx)
-            .await?;
+    if let Some(u) = users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(&tx).await? {
+        let existing =
+            scope.find::<memberships::Entity>().filter(memberships::Column::UserId.eq(u.id)).one(&tx).await?;
         if existing.is_some() {
-            return Err(AppError::conflict(
-                "already_member",
-                "this person is already a member",
-            ));
+            return Err(AppError::conflict("already_member", "this person is already a member"));
         }
     }
     let now = Utc::now();
     scope
         .update_many::<invitations::Entity>()
-        .col_expr(
-            invitations::Column::RevokedAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
+        .col_expr(invitations::Column::RevokedAt, sea_orm::sea_query::Expr::value(now))
         .filter(invitations::Column::Email.eq(email.as_str()))
         .filter(invitations::Column::AcceptedAt.is_null())
         .filter(invitations::Column::RevokedAt.is_null())
@@ -479,11 +359,7 @@ pub async fn pending_invitations(
 }
 
 /// Revokes a pending invitation.
-pub async fn revoke_invitation(
-    db: &DatabaseConnection,
-    scope: &Scope,
-    id: Uuid,
-) -> Result<(), AppError> {
+pub async fn revoke_invitation(db: &DatabaseConnection, scope: &Scope, id: Uuid) -> Result<(), AppError> {
     require(scope, Permission::ManageMembers)?;
     let tx = db.begin().await?;
     let inv = scope
@@ -515,11 +391,7 @@ pub async fn revoke_invitation(
 
 /// Accepts an invitation with its token. The signed-in user's email must be the invited address.
 #[allow(clippy::disallowed_methods)] // the token is the capability: it names its own org
-pub async fn accept_invitation(
-    db: &DatabaseConnection,
-    user_id: Uuid,
-    token: &str,
-) -> Result<OrgWithRole, AppError> {
+pub async fn accept_invitation(db: &DatabaseConnection, user_id: Uuid, token: &str) -> Result<OrgWithRole, AppError> {
     let tx = db.begin().await?;
     let inv = invitations::Entity::find()
         .filter(invitations::Column::TokenHash.eq(secrets::digest(token.trim())))
@@ -528,27 +400,15 @@ pub async fn accept_invitation(
         .ok_or(AppError::NotFound("invitation_not_found"))?;
     let now = Utc::now();
     if inv.revoked_at.is_some() || inv.accepted_at.is_some() || inv.expires_at <= now {
-        return Err(AppError::conflict(
-            "invitation_unusable",
-            "this invitation was revoked, used or has expired",
-        ));
+        return Err(AppError::conflict("invitation_unusable", "this invitation was revoked, used or has expired"));
     }
-    let user = users::Entity::find_by_id(user_id)
-        .one(&tx)
-        .await?
-        .ok_or(AppError::NotFound("user_not_found"))?;
+    let user = users::Entity::find_by_id(user_id).one(&tx).await?.ok_or(AppError::NotFound("user_not_found"))?;
     if user.email != inv.email {
-        return Err(AppError::forbidden(
-            "invitation_email_mismatch",
-            "this invitation is for another email address",
-        ));
+        return Err(AppError::forbidden("invitation_email_mismatch", "this invitation is for another email address"));
     }
     let role: Role = inv.role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     if Scope::of_member(&tx, user_id, inv.org_id).await?.is_some() {
-        return Err(AppError::conflict(
-            "already_member",
-            "you are already a member of this org",
-        ));
+        return Err(AppError::conflict("already_member", "you are already a member of this org"));
     }
     memberships::ActiveModel {
         id: Set(entities::new_id()),
@@ -576,10 +436,7 @@ pub async fn accept_invitation(
         },
     )
     .await?;
-    let org = orgs::Entity::find_by_id(org_id)
-        .one(&tx)
-        .await?
-        .ok_or(AppError::NotFound("org_not_found"))?;
+    let org = orgs::Entity::find_by_id(org_id).one(&tx).await?.ok_or(AppError::NotFound("org_not_found"))?;
     tx.commit().await?;
     Ok(OrgWithRole { org, role })
 }

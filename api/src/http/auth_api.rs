@@ -161,16 +161,9 @@ pub enum SessionClosed {
 }
 
 fn session_cookie(state: &AppState, s: &NewSession) -> String {
-    let secure = if state.config.cookie_secure {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.config.cookie_secure { "; Secure" } else { "" };
     let max_age = (s.expires_at - Utc::now()).num_seconds().max(0);
-    format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        s.secret
-    )
+    format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", s.secret)
 }
 
 async fn session_info(
@@ -179,14 +172,7 @@ async fn session_info(
 ) -> Result<(SessionInfo, String), ApiError> {
     let s = accounts::open_session(state, user.id).await?;
     let cookie = session_cookie(state, &s);
-    Ok((
-        SessionInfo {
-            user: user.into(),
-            csrf_token: s.csrf_token,
-            expires_at: s.expires_at,
-        },
-        cookie,
-    ))
+    Ok((SessionInfo { user: user.into(), csrf_token: s.csrf_token, expires_at: s.expires_at }, cookie))
 }
 
 pub struct AuthApi;
@@ -195,11 +181,7 @@ pub struct AuthApi;
 impl AuthApi {
     /// Create an account and sign in
     #[oai(path = "/auth/register", method = "post", operation_id = "register")]
-    async fn register(
-        &self,
-        state: Data<&AppState>,
-        body: Json<RegisterRequest>,
-    ) -> Result<SessionOpened, ApiError> {
+    async fn register(&self, state: Data<&AppState>, body: Json<RegisterRequest>) -> Result<SessionOpened, ApiError> {
         let b = body.0;
         let user = accounts::register(
             &state,
@@ -238,40 +220,25 @@ impl AuthApi {
     async fn logout(&self, state: Data<&AppState>, auth: Auth) -> Result<SessionClosed, ApiError> {
         let session_id = auth.actor().require_session()?;
         accounts::close_session(&state.db, session_id).await?;
-        Ok(SessionClosed::SignedOut(format!(
-            "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
-        )))
+        Ok(SessionClosed::SignedOut(format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")))
     }
 
     /// The current user, and the CSRF token of a cookie session
     #[oai(path = "/auth/session", method = "get", operation_id = "getSession")]
-    async fn session(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-    ) -> Result<Json<CurrentSession>, ApiError> {
+    async fn session(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<CurrentSession>, ApiError> {
         let actor = auth.actor();
         let user = accounts::user(&state.db, actor.user_id).await?;
         let csrf_token = match actor.credential {
-            Credential::Session { session_id } => {
-                Some(accounts::session_csrf(&state.db, session_id).await?)
-            }
+            Credential::Session { session_id } => Some(accounts::session_csrf(&state.db, session_id).await?),
             Credential::Token { .. } => None,
         };
-        Ok(Json(CurrentSession {
-            user: user.into(),
-            csrf_token,
-        }))
+        Ok(Json(CurrentSession { user: user.into(), csrf_token }))
     }
 
     /// The current user's profile
     #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn me(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<User>, ApiError> {
-        Ok(Json(
-            accounts::user(&state.db, auth.actor().user_id)
-                .await?
-                .into(),
-        ))
+        Ok(Json(accounts::user(&state.db, auth.actor().user_id).await?.into()))
     }
 
     /// Update name, time zone or locale
@@ -283,24 +250,12 @@ impl AuthApi {
         body: Json<ProfilePatch>,
     ) -> Result<Json<User>, ApiError> {
         let b = body.0;
-        let change = ProfileChange {
-            name: b.name,
-            time_zone: b.time_zone,
-            locale: b.locale,
-        };
-        Ok(Json(
-            accounts::update_profile(&state.db, auth.actor().user_id, change)
-                .await?
-                .into(),
-        ))
+        let change = ProfileChange { name: b.name, time_zone: b.time_zone, locale: b.locale };
+        Ok(Json(accounts::update_profile(&state.db, auth.actor().user_id, change).await?.into()))
     }
 
     /// Change the password; other sessions are signed out
-    #[oai(
-        path = "/me/password",
-        method = "post",
-        operation_id = "changePassword"
-    )]
+    #[oai(path = "/me/password", method = "post", operation_id = "changePassword")]
     async fn change_password(
         &self,
         state: Data<&AppState>,
@@ -312,24 +267,13 @@ impl AuthApi {
             Credential::Session { session_id } => Some(session_id),
             Credential::Token { .. } => None,
         };
-        accounts::change_password(
-            &state,
-            actor.user_id,
-            keep,
-            body.0.current_password,
-            body.0.new_password,
-        )
-        .await?;
+        accounts::change_password(&state, actor.user_id, keep, body.0.current_password, body.0.new_password).await?;
         Ok(NoContent::Done)
     }
 
     /// List my personal access tokens
     #[oai(path = "/me/tokens", method = "get", operation_id = "listTokens")]
-    async fn list_tokens(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-    ) -> Result<Json<Vec<Token>>, ApiError> {
+    async fn list_tokens(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<Vec<Token>>, ApiError> {
         let rows = accounts::list_tokens(&state.db, auth.actor().user_id).await?;
         Ok(Json(rows.into_iter().map(Token::from).collect()))
     }
@@ -348,25 +292,14 @@ impl AuthApi {
         let (row, secret) = accounts::create_token(
             &state.db,
             actor.user_id,
-            NewToken {
-                name: b.name,
-                scopes: b.scopes,
-                expires_in_days: b.expires_in_days,
-            },
+            NewToken { name: b.name, scopes: b.scopes, expires_in_days: b.expires_in_days },
         )
         .await?;
-        Ok(Created::Created(Json(CreatedToken {
-            token: row.into(),
-            secret,
-        })))
+        Ok(Created::Created(Json(CreatedToken { token: row.into(), secret })))
     }
 
     /// Revoke a personal access token
-    #[oai(
-        path = "/me/tokens/:token_id",
-        method = "delete",
-        operation_id = "revokeToken"
-    )]
+    #[oai(path = "/me/tokens/:token_id", method = "delete", operation_id = "revokeToken")]
     async fn revoke_token(
         &self,
         state: Data<&AppState>,

@@ -12,11 +12,7 @@ use crate::problem::problem_for_framework_error;
 
 /// Serves `req` through `ep` with observability around it.
 pub async fn observe<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
-    let id = request_id::accept_or_generate(
-        req.headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok()),
-    );
+    let id = request_id::accept_or_generate(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!(
@@ -38,17 +34,11 @@ pub async fn observe<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response>
         }
         Err(err) => {
             let route = err.data::<OperationId>().map(|o| o.0);
-            let resp =
-                request_id::scope(id.clone(), async move { problem_for_framework_error(err) })
-                    .await;
+            let resp = request_id::scope(id.clone(), async move { problem_for_framework_error(err) }).await;
             (resp, route)
         }
     };
-    let route = route.unwrap_or(if path.starts_with("/api/") {
-        "unmatched"
-    } else {
-        "static"
-    });
+    let route = route.unwrap_or(if path.starts_with("/api/") { "unmatched" } else { "static" });
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     span.record("route", route);
@@ -56,14 +46,9 @@ pub async fn observe<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response>
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
-    let labels = [
-        ("method", method.to_string()),
-        ("route", route.to_owned()),
-        ("status", status.to_string()),
-    ];
+    let labels = [("method", method.to_string()), ("route", route.to_owned()), ("status", status.to_string())];
     metrics::counter!("taskforge_http_requests_total", &labels).increment(1);
-    metrics::histogram!("taskforge_http_request_duration_seconds", &labels[..2])
-        .record(elapsed.as_secs_f64());
+    metrics::histogram!("taskforge_http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(latency_ms = elapsed.as_secs_f64() * 1000.0, path = %path, "request served");
     });

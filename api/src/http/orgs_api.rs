@@ -26,12 +26,7 @@ pub struct Org {
 
 impl From<OrgWithRole> for Org {
     fn from(o: OrgWithRole) -> Self {
-        Org {
-            id: o.org.id,
-            name: o.org.name,
-            role: o.role.as_str().to_owned(),
-            created_at: o.org.created_at,
-        }
+        Org { id: o.org.id, name: o.org.name, role: o.role.as_str().to_owned(), created_at: o.org.created_at }
     }
 }
 
@@ -51,11 +46,7 @@ pub struct Member {
 
 impl From<DomainMember> for Member {
     fn from(m: DomainMember) -> Self {
-        Member {
-            user: (&m.user).into(),
-            role: m.membership.role,
-            joined_at: m.membership.created_at,
-        }
+        Member { user: (&m.user).into(), role: m.membership.role, joined_at: m.membership.created_at }
     }
 }
 
@@ -118,12 +109,7 @@ pub struct OrgsApi;
 impl OrgsApi {
     /// Create an organisation (the caller becomes its owner)
     #[oai(path = "/orgs", method = "post", operation_id = "createOrg")]
-    async fn create(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        body: Json<OrgInput>,
-    ) -> Result<Created<Org>, ApiError> {
+    async fn create(&self, state: Data<&AppState>, auth: Auth, body: Json<OrgInput>) -> Result<Created<Org>, ApiError> {
         let org = orgs::create(&state.db, auth.actor().user_id, &body.name).await?;
         Ok(Created::Created(Json(org.into())))
     }
@@ -137,21 +123,10 @@ impl OrgsApi {
 
     /// Get an organisation
     #[oai(path = "/orgs/:org_id", method = "get", operation_id = "getOrg")]
-    async fn get(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        org_id: Path<Uuid>,
-    ) -> Result<Json<Org>, ApiError> {
+    async fn get(&self, state: Data<&AppState>, auth: Auth, org_id: Path<Uuid>) -> Result<Json<Org>, ApiError> {
         let s = scope(&state.db, auth.actor(), org_id.0).await?;
         let org = orgs::get(&state.db, &s).await?;
-        Ok(Json(
-            OrgWithRole {
-                org,
-                role: s.role(),
-            }
-            .into(),
-        ))
+        Ok(Json(OrgWithRole { org, role: s.role() }.into()))
     }
 
     /// Rename an organisation (owner or admin)
@@ -166,23 +141,12 @@ impl OrgsApi {
         auth.actor().require_admin_scope()?;
         let s = scope(&state.db, auth.actor(), org_id.0).await?;
         let org = orgs::rename(&state.db, &s, &body.name).await?;
-        Ok(Json(
-            OrgWithRole {
-                org,
-                role: s.role(),
-            }
-            .into(),
-        ))
+        Ok(Json(OrgWithRole { org, role: s.role() }.into()))
     }
 
     /// Delete an organisation and all its data (owner only)
     #[oai(path = "/orgs/:org_id", method = "delete", operation_id = "deleteOrg")]
-    async fn delete(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        org_id: Path<Uuid>,
-    ) -> Result<NoContent, ApiError> {
+    async fn delete(&self, state: Data<&AppState>, auth: Auth, org_id: Path<Uuid>) -> Result<NoContent, ApiError> {
         auth.actor().require_admin_scope()?;
         let s = scope(&state.db, auth.actor(), org_id.0).await?;
         orgs::delete(&state.db, &s).await?;
@@ -190,11 +154,7 @@ impl OrgsApi {
     }
 
     /// List members
-    #[oai(
-        path = "/orgs/:org_id/members",
-        method = "get",
-        operation_id = "listMembers"
-    )]
+    #[oai(path = "/orgs/:org_id/members", method = "get", operation_id = "listMembers")]
     async fn members(
         &self,
         state: Data<&AppState>,
@@ -202,21 +162,11 @@ impl OrgsApi {
         org_id: Path<Uuid>,
     ) -> Result<Json<Vec<Member>>, ApiError> {
         let s = scope(&state.db, auth.actor(), org_id.0).await?;
-        Ok(Json(
-            orgs::members(&state.db, &s)
-                .await?
-                .into_iter()
-                .map(Member::from)
-                .collect(),
-        ))
+        Ok(Json(orgs::members(&state.db, &s).await?.into_iter().map(Member::from).collect()))
     }
 
     /// Change a member's role (owner or admin; only owners touch the owner role)
-    #[oai(
-        path = "/orgs/:org_id/members/:user_id",
-        method = "patch",
-        operation_id = "changeMemberRole"
-    )]
+    #[oai(path = "/orgs/:org_id/members/:user_id", method = "patch", operation_id = "changeMemberRole")]
     async fn change_role(
         &self,
         state: Data<&AppState>,
@@ -227,19 +177,11 @@ impl OrgsApi {
     ) -> Result<Json<Member>, ApiError> {
         auth.actor().require_admin_scope()?;
         let s = scope(&state.db, auth.actor(), org_id.0).await?;
-        Ok(Json(
-            orgs::change_role(&state.db, &s, user_id.0, &body.role)
-                .await?
-                .into(),
-        ))
+        Ok(Json(orgs::change_role(&state.db, &s, user_id.0, &body.role).await?.into()))
     }
 
     /// Remove a member
-    #[oai(
-        path = "/orgs/:org_id/members/:user_id",
-        method = "delete",
-        operation_id = "removeMember"
-    )]
+    #[oai(path = "/orgs/:org_id/members/:user_id", method = "delete", operation_id = "removeMember")]
     async fn remove(
         &self,
         state: Data<&AppState>,
@@ -254,28 +196,15 @@ impl OrgsApi {
     }
 
     /// Leave an organisation (the last owner cannot)
-    #[oai(
-        path = "/orgs/:org_id/leave",
-        method = "post",
-        operation_id = "leaveOrg"
-    )]
-    async fn leave(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        org_id: Path<Uuid>,
-    ) -> Result<NoContent, ApiError> {
+    #[oai(path = "/orgs/:org_id/leave", method = "post", operation_id = "leaveOrg")]
+    async fn leave(&self, state: Data<&AppState>, auth: Auth, org_id: Path<Uuid>) -> Result<NoContent, ApiError> {
         let s = scope(&state.db, auth.actor(), org_id.0).await?;
         orgs::leave(&state.db, &s).await?;
         Ok(NoContent::Done)
     }
 
     /// Invite someone by email
-    #[oai(
-        path = "/orgs/:org_id/invitations",
-        method = "post",
-        operation_id = "createInvitation"
-    )]
+    #[oai(path = "/orgs/:org_id/invitations", method = "post", operation_id = "createInvitation")]
     async fn invite(
         &self,
         state: Data<&AppState>,
@@ -285,26 +214,12 @@ impl OrgsApi {
     ) -> Result<Created<CreatedInvitation>, ApiError> {
         auth.actor().require_admin_scope()?;
         let s = scope(&state.db, auth.actor(), org_id.0).await?;
-        let c = orgs::invite(
-            &state.db,
-            &s,
-            &body.email,
-            &body.role,
-            state.config.invitation_ttl_hours,
-        )
-        .await?;
-        Ok(Created::Created(Json(CreatedInvitation {
-            invitation: c.invitation.into(),
-            token: c.token,
-        })))
+        let c = orgs::invite(&state.db, &s, &body.email, &body.role, state.config.invitation_ttl_hours).await?;
+        Ok(Created::Created(Json(CreatedInvitation { invitation: c.invitation.into(), token: c.token })))
     }
 
     /// List pending invitations
-    #[oai(
-        path = "/orgs/:org_id/invitations",
-        method = "get",
-        operation_id = "listInvitations"
-    )]
+    #[oai(path = "/orgs/:org_id/invitations", method = "get", operation_id = "listInvitations")]
     async fn invitations(
         &self,
         state: Data<&AppState>,
@@ -312,21 +227,11 @@ impl OrgsApi {
         org_id: Path<Uuid>,
     ) -> Result<Json<Vec<Invitation>>, ApiError> {
         let s = scope(&state.db, auth.actor(), org_id.0).await?;
-        Ok(Json(
-            orgs::pending_invitations(&state.db, &s)
-                .await?
-                .into_iter()
-                .map(Invitation::from)
-                .collect(),
-        ))
+        Ok(Json(orgs::pending_invitations(&state.db, &s).await?.into_iter().map(Invitation::from).collect()))
     }
 
     /// Revoke a pending invitation
-    #[oai(
-        path = "/orgs/:org_id/invitations/:invitation_id",
-        method = "delete",
-        operation_id = "revokeInvitation"
-    )]
+    #[oai(path = "/orgs/:org_id/invitations/:invitation_id", method = "delete", operation_id = "revokeInvitation")]
     async fn revoke(
         &self,
         state: Data<&AppState>,
@@ -341,21 +246,8 @@ impl OrgsApi {
     }
 
     /// Accept an invitation with its token
-    #[oai(
-        path = "/invitations/accept",
-        method = "post",
-        operation_id = "acceptInvitation"
-    )]
-    async fn accept(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        body: Json<AcceptInput>,
-    ) -> Result<Json<Org>, ApiError> {
-        Ok(Json(
-            orgs::accept_invitation(&state.db, auth.actor().user_id, &body.token)
-                .await?
-                .into(),
-        ))
+    #[oai(path = "/invitations/accept", method = "post", operation_id = "acceptInvitation")]
+    async fn accept(&self, state: Data<&AppState>, auth: Auth, body: Json<AcceptInput>) -> Result<Json<Org>, ApiError> {
+        Ok(Json(orgs::accept_invitation(&state.db, auth.actor().user_id, &body.token).await?.into()))
     }
 }

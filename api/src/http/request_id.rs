@@ -20,11 +20,7 @@ pub async fn scope<F: std::future::Future>(id: String, fut: F) -> F::Output {
 /// Accepts a caller's id if it is short and printable (it ends up in logs), else makes a new one.
 pub fn accept_or_generate(incoming: Option<&str>) -> String {
     match incoming {
-        Some(id)
-            if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            id.to_owned()
-        }
+        Some(id) if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) => id.to_owned(),
         _ => Uuid::now_v7().to_string(),
     }
 }

@@ -11,11 +11,7 @@ pub struct UserSummary {
 
 impl From<&entities::tables::users::Model> for UserSummary {
     fn from(u: &entities::tables::users::Model) -> Self {
-        UserSummary {
-            id: u.id,
-            name: u.name.clone(),
-            email: u.email.clone(),
-        }
+        UserSummary { id: u.id, name: u.name.clone(), email: u.email.clone() }
     }
 }
 

@@ -93,9 +93,7 @@ fn composite_pk(a: &str, b: &str) -> IndexCreateStatement {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let c = Cols {
-            backend: manager.get_database_backend(),
-        };
+        let c = Cols { backend: manager.get_database_backend() };
         let tables = vec![
             table("users")
                 .col(c.pk("id"))
@@ -161,11 +159,7 @@ impl MigrationTrait for Migration {
                 .col(c.string("name", 200))
                 .col(c.text("description"))
                 .col(c.string("visibility", 16))
-                .col(
-                    ColumnDef::new(Alias::new("next_number"))
-                        .big_integer()
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Alias::new("next_number")).big_integer().not_null())
                 .col(c.time_null("archived_at"))
                 .col(c.uuid("created_by"))
                 .col(c.time("created_at"))
@@ -199,19 +193,11 @@ impl MigrationTrait for Migration {
                 .col(c.pk("id"))
                 .col(c.uuid("org_id"))
                 .col(c.uuid("project_id"))
-                .col(
-                    ColumnDef::new(Alias::new("number"))
-                        .big_integer()
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Alias::new("number")).big_integer().not_null())
                 .col(c.string("title", 500))
                 .col(c.text("description"))
                 .col(c.uuid("status_id"))
-                .col(
-                    ColumnDef::new(Alias::new("priority"))
-                        .small_integer()
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Alias::new("priority")).small_integer().not_null())
                 .col(c.time_null("due_at"))
                 .col(c.time_null("start_at"))
                 .col(ColumnDef::new(Alias::new("estimate")).integer().null())
@@ -268,11 +254,7 @@ impl MigrationTrait for Migration {
                 .col(c.string("key", 255))
                 .col(c.string("request_hash", 64))
                 .col(c.int("response_status"))
-                .col(
-                    ColumnDef::new(Alias::new("response_body"))
-                        .text()
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Alias::new("response_body")).text().not_null())
                 .col(c.time("created_at"))
                 .primary_key(&mut composite_pk("user_id", "key"))
                 .to_owned(),
@@ -281,107 +263,27 @@ impl MigrationTrait for Migration {
             manager.create_table(t).await?;
         }
         let indexes = [
-            index(
-                "memberships",
-                "ux_memberships_org_user",
-                &["org_id", "user_id"],
-                true,
-            ),
+            index("memberships", "ux_memberships_org_user", &["org_id", "user_id"], true),
             index("memberships", "ix_memberships_user", &["user_id"], false),
-            index(
-                "invitations",
-                "ix_invitations_org",
-                &["org_id", "created_at"],
-                false,
-            ),
+            index("invitations", "ix_invitations_org", &["org_id", "created_at"], false),
             index("sessions", "ix_sessions_user", &["user_id"], false),
-            index(
-                "api_tokens",
-                "ix_api_tokens_user",
-                &["user_id", "created_at"],
-                false,
-            ),
+            index("api_tokens", "ix_api_tokens_user", &["user_id", "created_at"], false),
             index("projects", "ux_projects_org_key", &["org_id", "key"], true),
-            index(
-                "project_members",
-                "ix_project_members_user",
-                &["user_id"],
-                false,
-            ),
-            index(
-                "statuses",
-                "ix_statuses_project",
-                &["project_id", "position"],
-                false,
-            ),
-            index(
-                "labels",
-                "ux_labels_project_name",
-                &["project_id", "name"],
-                true,
-            ),
-            index(
-                "tasks",
-                "ux_tasks_project_number",
-                &["project_id", "number"],
-                true,
-            ),
-            index(
-                "tasks",
-                "ix_tasks_project_status_position",
-                &["project_id", "status_id", "position"],
-                false,
-            ),
-            index(
-                "tasks",
-                "ix_tasks_project_updated",
-                &["project_id", "updated_at"],
-                false,
-            ),
-            index(
-                "tasks",
-                "ix_tasks_project_due",
-                &["project_id", "due_at"],
-                false,
-            ),
-            index(
-                "tasks",
-                "ix_tasks_project_priority",
-                &["project_id", "priority"],
-                false,
-            ),
+            index("project_members", "ix_project_members_user", &["user_id"], false),
+            index("statuses", "ix_statuses_project", &["project_id", "position"], false),
+            index("labels", "ux_labels_project_name", &["project_id", "name"], true),
+            index("tasks", "ux_tasks_project_number", &["project_id", "number"], true),
+            index("tasks", "ix_tasks_project_status_position", &["project_id", "status_id", "position"], false),
+            index("tasks", "ix_tasks_project_updated", &["project_id", "updated_at"], false),
+            index("tasks", "ix_tasks_project_due", &["project_id", "due_at"], false),
+            index("tasks", "ix_tasks_project_priority", &["project_id", "priority"], false),
             index("tasks", "ix_tasks_parent", &["parent_id"], false),
-            index(
-                "task_assignees",
-                "ix_task_assignees_user",
-                &["user_id", "task_id"],
-                false,
-            ),
-            index(
-                "task_labels",
-                "ix_task_labels_label",
-                &["label_id", "task_id"],
-                false,
-            ),
-            index(
-                "comments",
-                "ix_comments_task",
-                &["task_id", "created_at"],
-                false,
-            ),
+            index("task_assignees", "ix_task_assignees_user", &["user_id", "task_id"], false),
+            index("task_labels", "ix_task_labels_label", &["label_id", "task_id"], false),
+            index("comments", "ix_comments_task", &["task_id", "created_at"], false),
             index("watchers", "ix_watchers_user", &["user_id"], false),
-            index(
-                "outbox",
-                "ix_outbox_unpublished",
-                &["published_at", "id"],
-                false,
-            ),
-            index(
-                "idempotency_keys",
-                "ix_idempotency_created",
-                &["created_at"],
-                false,
-            ),
+            index("outbox", "ix_outbox_unpublished", &["published_at", "id"], false),
+            index("idempotency_keys", "ix_idempotency_created", &["created_at"], false),
         ];
         for i in indexes {
             manager.create_index(i).await?;
@@ -409,9 +311,7 @@ impl MigrationTrait for Migration {
             "orgs",
             "users",
         ] {
-            manager
-                .drop_table(Table::drop().table(Alias::new(t)).if_exists().to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(Alias::new(t)).if_exists().to_owned()).await?;
         }
         Ok(())
     }

@@ -1,0 +1,386 @@
+//! Test harness: a private database per test (a SQLite file, or a fresh MariaDB database dropped afterwards), the
+//! app on port 0, and a small typed client.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use api::{AppState, RunningApp};
+use platform::Config;
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Runs each listed test on SQLite and on MariaDB.
+///
+/// MariaDB comes from `TASKFORGE_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`). When it is unreachable
+/// the MariaDB variant fails under `CI=true` and is skipped with a message elsewhere.
+macro_rules! both_backends {
+    ($( $(#[$meta:meta])* async fn $name:ident($app:ident: TestApp) $body:block )*) => {
+        $(
+            $(#[$meta])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let $app = $crate::common::TestApp::spawn($crate::common::Backend::Sqlite).await
+                        .expect("SQLite is always available");
+                    $body
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mariadb() {
+                    let Some($app) = $crate::common::TestApp::spawn($crate::common::Backend::MariaDb).await else {
+                        return;
+                    };
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MariaDb,
+}
+
+fn mysql_server_url() -> String {
+    std::env::var("TASKFORGE_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// Where the test's database lives, so it can be removed afterwards.
+enum DbHandle {
+    Sqlite(std::path::PathBuf),
+    MariaDb { server: String, name: String },
+}
+
+/// A running app on a private database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub backend: Backend,
+    pub db: DatabaseConnection,
+    pub client: reqwest::Client,
+    server: Option<RunningApp>,
+    handle: Option<DbHandle>,
+}
+
+/// A signed-up user with a personal access token (read, write, admin).
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub password: String,
+    pub token: String,
+}
+
+/// A response with its JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status, with the body in the failure message.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        &self.body
+    }
+
+    /// Asserts an RFC 9457 problem with this status and code.
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "body: {}", self.text);
+        assert_eq!(self.body["code"], code, "body: {}", self.text);
+        assert_eq!(self.body["status"], status, "body: {}", self.text);
+        assert!(self.body["type"].is_string() && self.body["title"].is_string() && self.body["detail"].is_string());
+        assert!(self.body["request_id"].is_string(), "problem without request_id: {}", self.text);
+        &self.body
+    }
+
+    /// The field names of a validation problem.
+    pub fn bad_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.body["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no id in {}", self.text))
+    }
+}
+
+/// Per-request options.
+#[derive(Default, Clone)]
+pub struct Opts<'a> {
+    pub headers: Vec<(&'a str, String)>,
+}
+
+impl TestApp {
+    /// Starts the app on a fresh database; `None` when MariaDB is unreachable outside CI.
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Like [`TestApp::spawn`] with extra configuration pairs.
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
+        let id = Uuid::now_v7().simple().to_string();
+        let (url, handle) = match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("taskforge-test-{id}.db"));
+                (format!("sqlite://{}", path.display()), DbHandle::Sqlite(path))
+            }
+            Backend::MariaDb => {
+                let server = mysql_server_url();
+                let name = format!("tf_test_{id}");
+                let admin = match Database::connect(&server).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if std::env::var("CI").is_ok_and(|v| v == "true") {
+                            panic!("MariaDB at {server} is unreachable and CI=true: {e}");
+                        }
+                        eprintln!("skipping the MariaDB variant: {server} unreachable ({e})");
+                        return None;
+                    }
+                };
+                admin
+                    .execute_unprepared(&format!(
+                        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                    ))
+                    .await
+                    .expect("creating the test database");
+                admin.close().await.ok();
+                (format!("{server}/{name}"), DbHandle::MariaDb { server, name })
+            }
+        };
+        let mut pairs: Vec<(&str, String)> = vec![
+            ("database_url", url),
+            ("http_addr", "127.0.0.1:0".into()),
+            ("data_dir", std::env::temp_dir().join(format!("taskforge-data-{id}")).display().to_string()),
+            ("log", std::env::var("TASKFORGE_TEST_LOG").unwrap_or_else(|_| "warn".into())),
+            ("login_attempts_per_minute", "1000".into()),
+        ];
+        for (k, v) in extra {
+            pairs.retain(|(pk, _)| pk != k);
+            pairs.push((k, v.to_string()));
+        }
+        let config = Config::from_pairs(pairs).expect("test configuration is valid");
+        platform::telemetry::init(&config);
+        let db = platform::db::connect(&config).await.expect("connecting to the test database");
+        platform::db::migrate(&db).await.expect("migrating the test database");
+        let state = AppState::new(db.clone(), config);
+        let server = RunningApp::start(state, "127.0.0.1:0".parse().unwrap()).await.expect("starting the app");
+        let client = reqwest::Client::builder().cookie_store(false).build().unwrap();
+        Some(TestApp { addr: server.addr, backend, db, client, server: Some(server), handle: Some(handle) })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request to `/api/v1{path}` as `user` (bearer token) with an optional JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<&TestUser>,
+        body: Option<Value>,
+        opts: Opts<'_>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(&format!("/api/v1{path}")));
+        if let Some(u) = user {
+            req = req.bearer_auth(&u.token);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        for (k, v) in opts.headers {
+            req = req.header(k, v);
+        }
+        Self::read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn read(resp: reqwest::Response) -> Resp {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, headers, body, text }
+    }
+
+    pub async fn get(&self, path: &str, user: &TestUser) -> Resp {
+        self.call(Method::GET, path, Some(user), None, Opts::default()).await
+    }
+
+    pub async fn post(&self, path: &str, user: &TestUser, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(user), Some(body), Opts::default()).await
+    }
+
+    pub async fn patch(&self, path: &str, user: &TestUser, body: Value) -> Resp {
+        self.call(Method::PATCH, path, Some(user), Some(body), Opts::default()).await
+    }
+
+    pub async fn put(&self, path: &str, user: &TestUser, body: Value) -> Resp {
+        self.call(Method::PUT, path, Some(user), Some(body), Opts::default()).await
+    }
+
+    pub async fn delete(&self, path: &str, user: &TestUser) -> Resp {
+        self.call(Method::DELETE, path, Some(user), None, Opts::default()).await
+    }
+
+    pub async fn anonymous(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        self.call(method, path, None, body, Opts::default()).await
+    }
+
+    /// Registers `name` (email `name@example.com`) and mints a read/write/admin token through the session.
+    pub async fn user(&self, name: &str) -> TestUser {
+        let email = format!("{name}@example.com");
+        let password = format!("{name}-password-123");
+        let resp = self
+            .anonymous(Method::POST, "/auth/register", Some(json!({"email": email, "name": name, "password": password})))
+            .await;
+        resp.expect(201);
+        let id: Uuid = resp.body["user"]["id"].as_str().unwrap().parse().unwrap();
+        let csrf = resp.body["csrf_token"].as_str().unwrap().to_owned();
+        let cookie = session_cookie(&resp);
+        let token = self
+            .client
+            .post(self.url("/api/v1/me/tokens"))
+            .header("cookie", cookie)
+            .header("x-csrf-token", csrf)
+            .json(&json!({"name": "tests", "scopes": ["read", "write", "admin"]}))
+            .send()
+            .await
+            .unwrap();
+        let token = Self::read(token).await;
+        token.expect(201);
+        TestUser {
+            id,
+            email,
+            name: name.to_owned(),
+            password,
+            token: token.body["secret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Creates an org owned by `owner`; returns its id.
+    pub async fn org(&self, owner: &TestUser, name: &str) -> Uuid {
+        self.post("/orgs", owner, json!({"name": name})).await.expect(201);
+        let list = self.get("/orgs", owner).await;
+        list.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|o| o["name"] == name)
+            .and_then(|o| o["id"].as_str())
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Brings `user` into `org` with `role` through an invitation from `admin`.
+    pub async fn add_member(&self, org: Uuid, admin: &TestUser, user: &TestUser, role: &str) {
+        let inv = self.post(&format!("/orgs/{org}/invitations"), admin, json!({"email": user.email, "role": role})).await;
+        inv.expect(201);
+        let token = inv.body["token"].as_str().unwrap();
+        self.post("/invitations/accept", user, json!({"token": token})).await.expect(200);
+    }
+
+    /// Number of outbox rows of `event_type`.
+    pub async fn outbox_count(&self, event_type: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) AS n FROM outbox WHERE event_type = '{event_type}'");
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    /// Total rows in a table.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+}
+
+/// The `tf_session=…` pair from a response's Set-Cookie.
+pub fn session_cookie(resp: &Resp) -> String {
+    let set = resp.header("set-cookie").expect("a Set-Cookie header");
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// Polls `check` until it returns `Some`, failing with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let server = self.server.take();
+        let handle = self.handle.take();
+        let db = self.db.clone();
+        // Drop runs on panics too, so the database is removed even when the test failed. It needs its own runtime:
+        // the test's runtime may be shutting down.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                if let Some(s) = server {
+                    drop(s);
+                }
+                let _ = db.close().await;
+                match handle {
+                    Some(DbHandle::Sqlite(path)) => {
+                        for suffix in ["", "-wal", "-shm"] {
+                            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                        }
+                    }
+                    Some(DbHandle::MariaDb { server, name }) => {
+                        if let Ok(admin) = Database::connect(&server).await {
+                            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`")).await;
+                            let _ = admin.close().await;
+                        }
+                    }
+                    None => {}
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}

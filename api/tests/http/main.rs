@@ -1,0 +1,8 @@
+//! Black-box HTTP tests: each test starts the app on an ephemeral port against a private database and talks HTTP.
+//! Every test runs twice, on SQLite and on the local MariaDB (see `common::both_backends!`).
+#[macro_use]
+mod common;
+
+mod auth;
+mod orgs;
+mod surface;
