@@ -7,7 +7,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::endpoint::make_sync;
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::middleware::Cors;
+use poem::middleware::{CookieJarManager, Cors};
 use poem::web::Data;
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Response, Route, Server};
 use poem_openapi::OpenApiService;
@@ -97,6 +97,7 @@ pub fn build_app(state: AppState) -> impl Endpoint {
         .at("/metrics", get(make_sync(move |_| handle.render())))
         .around(move |ep, req| crate::http::body_limit::limit_body(ep, req, body_limit))
         .with(cors)
+        .with(CookieJarManager::new())
         .data(state)
         .around(observe)
 }

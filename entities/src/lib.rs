@@ -14,3 +14,10 @@ pub use scope::{Scope, TenantEntity};
 pub fn new_id() -> uuid::Uuid {
     uuid::Uuid::now_v7()
 }
+
+/// The current time at the precision every backend stores (microseconds: MySQL `DATETIME(6)`), so a value written
+/// and read back compares equal, which keyset cursors and change detection rely on.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(6)
+}

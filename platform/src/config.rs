@@ -173,7 +173,9 @@ impl Config {
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
         for (k, v) in pairs {
-            fig = fig.merge(Serialized::default(k, v));
+            // Parse like an environment variable would be, so "10" is a number and "true" a boolean.
+            let value: figment::value::Value = v.parse().unwrap_or_else(|_| v.clone().into());
+            fig = fig.merge(Serialized::default(k, value));
         }
         Self::from_figment(fig)
     }

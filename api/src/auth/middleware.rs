@@ -2,7 +2,6 @@
 //! requests, token scopes by method, and the per-token rate limit with its `RateLimit-*` headers.
 #![allow(clippy::disallowed_methods)] // sessions and tokens belong to users, not to a tenant
 
-use chrono::Utc;
 use entities::tables::{api_tokens, sessions};
 use poem::http::{HeaderValue, Method};
 use poem::{Endpoint, IntoResponse, Request, Response};
@@ -76,7 +75,7 @@ async fn token_actor(state: &AppState, token: &str, method: &Method) -> Result<O
     if !token.starts_with(secrets::TOKEN_PREFIX) {
         return Ok(None);
     }
-    let now = Utc::now();
+    let now = entities::now();
     let Some(row) = api_tokens::Entity::find()
         .filter(api_tokens::Column::TokenHash.eq(secrets::digest(token)))
         .one(&state.db)
@@ -106,7 +105,7 @@ async fn token_actor(state: &AppState, token: &str, method: &Method) -> Result<O
 }
 
 async fn session_actor(state: &AppState, secret: &str, req: &Request) -> Result<Option<Actor>, AppError> {
-    let now = Utc::now();
+    let now = entities::now();
     let Some(row) =
         sessions::Entity::find().filter(sessions::Column::TokenHash.eq(secrets::digest(secret))).one(&state.db).await?
     else {

@@ -99,7 +99,7 @@ pub async fn register(state: &AppState, input: Registration) -> Result<users::Mo
     v.finish()?;
     let email = email.expect("validated above");
     let password_hash = passwords::hash(input.password).await?;
-    let now = Utc::now();
+    let now = entities::now();
     let user = users::ActiveModel {
         id: Set(entities::new_id()),
         email: Set(email.as_str().to_owned()),
@@ -147,7 +147,7 @@ pub async fn verify_login(
 pub async fn open_session(state: &AppState, user_id: Uuid) -> Result<NewSession, AppError> {
     let secret = secrets::random_secret();
     let csrf_token = secrets::random_secret();
-    let now = Utc::now();
+    let now = entities::now();
     let expires_at = now + Duration::hours(state.config.session_ttl_hours as i64);
     sessions::ActiveModel {
         id: Set(entities::new_id()),
@@ -208,7 +208,7 @@ pub async fn update_profile(
         active.locale = Set(locale);
     }
     v.finish()?;
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(entities::now());
     Ok(active.update(db).await?)
 }
 
@@ -231,7 +231,7 @@ pub async fn change_password(
     let tx = state.db.begin().await?;
     let mut active: users::ActiveModel = u.into();
     active.password_hash = Set(hash);
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(entities::now());
     active.update(&tx).await?;
     let mut others = sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user_id));
     if let Some(keep) = keep_session {
@@ -269,7 +269,7 @@ pub async fn create_token(
     }
     v.finish()?;
     let secret = secrets::new_api_token();
-    let now = Utc::now();
+    let now = entities::now();
     let row = api_tokens::ActiveModel {
         id: Set(entities::new_id()),
         user_id: Set(user_id),
@@ -305,7 +305,7 @@ pub async fn revoke_token(db: &impl ConnectionTrait, user_id: Uuid, token_id: Uu
         .ok_or(AppError::NotFound("token_not_found"))?;
     if row.revoked_at.is_none() {
         let mut active: api_tokens::ActiveModel = row.into();
-        active.revoked_at = Set(Some(Utc::now()));
+        active.revoked_at = Set(Some(entities::now()));
         active.update(db).await?;
     }
     Ok(())

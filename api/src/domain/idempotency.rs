@@ -3,7 +3,6 @@
 //! the request runs, so two concurrent requests with one key cannot both create.
 #![allow(clippy::disallowed_methods)] // keyed by the authenticated user, not by a tenant
 
-use chrono::Utc;
 use entities::tables::idempotency_keys;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
@@ -26,7 +25,7 @@ pub async fn claim(db: &DatabaseConnection, user_id: Uuid, key: &str, request_ha
         request_hash: Set(request_hash.to_owned()),
         response_status: Set(0),
         response_body: Set(String::new()),
-        created_at: Set(Utc::now()),
+        created_at: Set(entities::now()),
     };
     match placeholder.insert(db).await {
         Ok(_) => return Ok(Claim::Fresh),

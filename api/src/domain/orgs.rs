@@ -2,7 +2,7 @@
 //!
 //! Invariants: an org always has at least one owner; only owners grant, revoke or remove the owner role; an admin
 //! never acts on an owner. Invitations carry a role no higher than the inviter's.
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use entities::tables::{invitations, memberships, orgs, project_members, task_assignees, users, watchers};
 use entities::{Permission, Role, Scope};
 use sea_orm::{
@@ -39,7 +39,7 @@ pub async fn create(db: &DatabaseConnection, user_id: Uuid, name: &str) -> Resul
     let mut v = Validator::new();
     let name = text_field(&mut v, "name", name, 200);
     v.finish()?;
-    let now = Utc::now();
+    let now = entities::now();
     let org_id = entities::new_id();
     let scope = Scope::of_new_org_owner(org_id, user_id);
     let tx = db.begin().await?;
@@ -101,7 +101,7 @@ pub async fn rename(db: &DatabaseConnection, scope: &Scope, name: &str) -> Resul
     let from = org.name.clone();
     let mut active: orgs::ActiveModel = org.into();
     active.name = Set(name.clone());
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(entities::now());
     let org = active.update(&tx).await?;
     outbox::record(
         &tx,
@@ -303,7 +303,7 @@ pub async fn invite(
             return Err(AppError::conflict("already_member", "this person is already a member"));
         }
     }
-    let now = Utc::now();
+    let now = entities::now();
     scope
         .update_many::<invitations::Entity>()
         .col_expr(invitations::Column::RevokedAt, sea_orm::sea_query::Expr::value(now))
@@ -371,7 +371,7 @@ pub async fn revoke_invitation(db: &DatabaseConnection, scope: &Scope, id: Uuid)
         .await?
         .ok_or(AppError::NotFound("invitation_not_found"))?;
     let mut active: invitations::ActiveModel = inv.into();
-    active.revoked_at = Set(Some(Utc::now()));
+    active.revoked_at = Set(Some(entities::now()));
     active.update(&tx).await?;
     outbox::record(
         &tx,
@@ -398,7 +398,7 @@ pub async fn accept_invitation(db: &DatabaseConnection, user_id: Uuid, token: &s
         .one(&tx)
         .await?
         .ok_or(AppError::NotFound("invitation_not_found"))?;
-    let now = Utc::now();
+    let now = entities::now();
     if inv.revoked_at.is_some() || inv.accepted_at.is_some() || inv.expires_at <= now {
         return Err(AppError::conflict("invitation_unusable", "this invitation was revoked, used or has expired"));
     }

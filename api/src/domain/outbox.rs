@@ -1,6 +1,5 @@
 //! Appends domain events to the `outbox` table inside the caller's transaction, so an event exists exactly when its
 //! change committed. A relay publishes them later (activity log, live updates, notifications).
-use chrono::Utc;
 use entities::tables::outbox;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use serde_json::Value;
@@ -30,7 +29,7 @@ pub async fn record(tx: &impl ConnectionTrait, event: Event<'_>) -> Result<(), A
         entity_type: Set(event.entity_type.to_owned()),
         entity_id: Set(event.entity_id),
         payload: Set(event.payload),
-        created_at: Set(Utc::now()),
+        created_at: Set(entities::now()),
         published_at: Set(None),
     }
     .insert(tx)

@@ -162,7 +162,7 @@ pub enum SessionClosed {
 
 fn session_cookie(state: &AppState, s: &NewSession) -> String {
     let secure = if state.config.cookie_secure { "; Secure" } else { "" };
-    let max_age = (s.expires_at - Utc::now()).num_seconds().max(0);
+    let max_age = (s.expires_at - entities::now()).num_seconds().max(0);
     format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", s.secret)
 }
 
