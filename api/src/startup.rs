@@ -18,13 +18,14 @@ use crate::http::auth_api::AuthApi;
 use crate::http::idempotency::idempotent;
 use crate::http::observe::observe;
 use crate::http::orgs_api::OrgsApi;
+use crate::http::tasks_api::TasksApi;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-type Apis = (AuthApi, OrgsApi);
+type Apis = (AuthApi, OrgsApi, TasksApi);
 
 fn apis() -> Apis {
-    (AuthApi, OrgsApi)
+    (AuthApi, OrgsApi, TasksApi)
 }
 
 fn service() -> OpenApiService<Apis, ()> {

@@ -2,7 +2,10 @@
 //! [`entities::Scope`] and a typed command, and returns domain values or an [`crate::error::AppError`].
 pub mod access;
 pub mod accounts;
+pub mod comments;
 pub mod idempotency;
 pub mod orgs;
 pub mod outbox;
 pub mod project_access;
+pub mod task_query;
+pub mod tasks;

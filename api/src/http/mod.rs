@@ -5,6 +5,7 @@ pub mod idempotency;
 pub mod observe;
 pub mod orgs_api;
 pub mod request_id;
+pub mod tasks_api;
 pub mod types;
 
 /// The tags operations are grouped under in the spec.

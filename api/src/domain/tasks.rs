@@ -1,0 +1,858 @@
+//! Tasks: creation with a per-project number allocated atomically, lookup by id or by `KEY-42`, merge-patch updates
+//! under optimistic concurrency (`version`), soft delete and restore, board moves, subtasks without cycles.
+//!
+//! Numbers: the first statement of the creating transaction increments `projects.next_number`, which takes the
+//! project row's write lock (MySQL) or the database write lock (SQLite) until commit, so concurrent creates in one
+//! project serialise on that row and a rolled-back create gives its number back: numbers are distinct and gap-free.
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use entities::tables::{labels, projects, statuses, task_assignees, task_labels, tasks, watchers};
+use entities::{Permission, Scope};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::access::require;
+use super::outbox::{self, Event};
+use super::project_access::{ensure_not_archived, member_sees, visible_project};
+use crate::error::{text_field, AppError, Validator};
+
+/// Gap between neighbours when a task is appended to a column; moves bisect gaps, so about 50 moves into the same
+/// gap fit before the column needs renumbering.
+pub const POSITION_STEP: f64 = 1024.0;
+/// Below this gap bisecting loses precision, and the column is renumbered once.
+const MIN_GAP: f64 = 1e-6;
+pub const MAX_DESCRIPTION_CHARS: usize = 100_000;
+
+/// Task priority, stored as a rank so it sorts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    None = 0,
+    Low = 1,
+    Medium = 2,
+    High = 3,
+    Urgent = 4,
+}
+
+impl Priority {
+    pub const NAMES: [&'static str; 5] = ["none", "low", "medium", "high", "urgent"];
+
+    pub fn parse(s: &str) -> Option<Priority> {
+        Some(match s {
+            "none" => Priority::None,
+            "low" => Priority::Low,
+            "medium" => Priority::Medium,
+            "high" => Priority::High,
+            "urgent" => Priority::Urgent,
+            _ => return None,
+        })
+    }
+
+    pub fn name_of(rank: i16) -> &'static str {
+        Self::NAMES.get(rank as usize).copied().unwrap_or("none")
+    }
+}
+
+/// A task with its project key, assignees and labels.
+#[derive(Debug, Clone)]
+pub struct TaskView {
+    pub task: tasks::Model,
+    pub project_key: String,
+    pub assignee_ids: Vec<Uuid>,
+    pub label_ids: Vec<Uuid>,
+}
+
+impl TaskView {
+    pub fn key(&self) -> String {
+        format!("{}-{}", self.project_key, self.task.number)
+    }
+
+    fn snapshot(&self) -> Value {
+        let t = &self.task;
+        json!({
+            "id": t.id, "key": self.key(), "project_id": t.project_id, "title": t.title,
+            "status_id": t.status_id, "priority": Priority::name_of(t.priority), "due_at": t.due_at,
+            "start_at": t.start_at, "estimate": t.estimate, "parent_id": t.parent_id, "position": t.position,
+            "version": t.version, "assignee_ids": self.assignee_ids, "label_ids": self.label_ids,
+        })
+    }
+}
+
+/// Loads assignees, labels and project keys for `rows`, keeping their order.
+pub async fn views(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    rows: Vec<tasks::Model>,
+) -> Result<Vec<TaskView>, AppError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
+    let project_ids: HashSet<Uuid> = rows.iter().map(|t| t.project_id).collect();
+    let keys: HashMap<Uuid, String> = scope
+        .find::<projects::Entity>()
+        .filter(projects::Column::Id.is_in(project_ids))
+        .select_only()
+        .column(projects::Column::Id)
+        .column(projects::Column::Key)
+        .into_tuple::<(Uuid, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let mut assignees: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for a in scope
+        .find::<task_assignees::Entity>()
+        .filter(task_assignees::Column::TaskId.is_in(ids.clone()))
+        .order_by_asc(task_assignees::Column::UserId)
+        .all(db)
+        .await?
+    {
+        assignees.entry(a.task_id).or_default().push(a.user_id);
+    }
+    let mut labels_of: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for l in scope
+        .find::<task_labels::Entity>()
+        .filter(task_labels::Column::TaskId.is_in(ids))
+        .order_by_asc(task_labels::Column::LabelId)
+        .all(db)
+        .await?
+    {
+        labels_of.entry(l.task_id).or_default().push(l.label_id);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|task| TaskView {
+            project_key: keys.get(&task.project_id).cloned().unwrap_or_default(),
+            assignee_ids: assignees.remove(&task.id).unwrap_or_default(),
+            label_ids: labels_of.remove(&task.id).unwrap_or_default(),
+            task,
+        })
+        .collect())
+}
+
+async fn view(db: &impl ConnectionTrait, scope: &Scope, task: tasks::Model) -> Result<TaskView, AppError> {
+    Ok(views(db, scope, vec![task]).await?.pop().expect("one row in, one view out"))
+}
+
+/// Resolves a task reference, a UUID or `KEY-42`, to a task in a project the actor sees; 404 otherwise.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    reference: &str,
+) -> Result<(tasks::Model, projects::Model), AppError> {
+    let not_found = AppError::NotFound("task_not_found");
+    let task = if let Ok(id) = reference.parse::<Uuid>() {
+        scope.find::<tasks::Entity>().filter(tasks::Column::Id.eq(id)).one(db).await?
+    } else {
+        let (key, number) = reference.rsplit_once('-').ok_or(AppError::NotFound("task_not_found"))?;
+        let number: i64 = number.parse().map_err(|_| AppError::NotFound("task_not_found"))?;
+        let Some(project) =
+            scope.find::<projects::Entity>().filter(projects::Column::Key.eq(key.to_ascii_uppercase())).one(db).await?
+        else {
+            return Err(not_found);
+        };
+        scope
+            .find::<tasks::Entity>()
+            .filter(tasks::Column::ProjectId.eq(project.id))
+            .filter(tasks::Column::Number.eq(number))
+            .one(db)
+            .await?
+    };
+    let task = task.ok_or(AppError::NotFound("task_not_found"))?;
+    let project = visible_project(db, scope, task.project_id).await.map_err(|_| not_found)?;
+    Ok((task, project))
+}
+
+/// A task as the actor sees it.
+pub async fn get(db: &impl ConnectionTrait, scope: &Scope, reference: &str) -> Result<TaskView, AppError> {
+    let (task, _) = find(db, scope, reference).await?;
+    view(db, scope, task).await
+}
+
+/// Input of a new task.
+#[derive(Debug, Default)]
+pub struct NewTask {
+    pub title: String,
+    pub description: Option<String>,
+    pub status_id: Option<Uuid>,
+    pub priority: Option<String>,
+    pub assignee_ids: Vec<Uuid>,
+    pub label_ids: Vec<Uuid>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub start_at: Option<DateTime<Utc>>,
+    pub estimate: Option<i32>,
+    pub parent_id: Option<Uuid>,
+}
+
+async fn project_statuses(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    project_id: Uuid,
+) -> Result<Vec<statuses::Model>, AppError> {
+    Ok(scope
+        .find::<statuses::Entity>()
+        .filter(statuses::Column::ProjectId.eq(project_id))
+        .order_by_asc(statuses::Column::Position)
+        .all(db)
+        .await?)
+}
+
+fn is_done(category: &str) -> bool {
+    category == "completed" || category == "cancelled"
+}
+
+/// Checks that every assignee is an org member who sees the project.
+async fn check_assignees(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    project: &projects::Model,
+    ids: &[Uuid],
+    v: &mut Validator,
+) -> Result<(), AppError> {
+    if ids.len() > 50 {
+        v.push("assignee_ids", "at most 50 assignees");
+        return Ok(());
+    }
+    for id in ids {
+        if !member_sees(db, scope, *id, project).await? {
+            v.push("assignee_ids", format!("{id} is not a member with access to this project"));
+        }
+    }
+    Ok(())
+}
+
+async fn check_labels(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    project_id: Uuid,
+    ids: &[Uuid],
+    v: &mut Validator,
+) -> Result<(), AppError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let found: HashSet<Uuid> = scope
+        .find::<labels::Entity>()
+        .filter(labels::Column::ProjectId.eq(project_id))
+        .filter(labels::Column::Id.is_in(ids.to_vec()))
+        .select_only()
+        .column(labels::Column::Id)
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    for id in ids {
+        if !found.contains(id) {
+            v.push("label_ids", format!("{id} is not a label of this project"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `parent_id` is a live task of the project and that making it the parent of `child` (None for a new
+/// task) creates no cycle.
+async fn check_parent(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    project_id: Uuid,
+    parent_id: Uuid,
+    child: Option<Uuid>,
+    v: &mut Validator,
+) -> Result<(), AppError> {
+    let mut current = Some(parent_id);
+    let mut depth = 0;
+    while let Some(id) = current {
+        if Some(id) == child {
+            v.push("parent_id", "would make the task its own ancestor");
+            return Ok(());
+        }
+        let Some(t) = scope
+            .find::<tasks::Entity>()
+            .filter(tasks::Column::Id.eq(id))
+            .filter(tasks::Column::ProjectId.eq(project_id))
+            .one(db)
+            .await?
+        else {
+            v.push("parent_id", "must be a task of the same project");
+            return Ok(());
+        };
+        if depth == 0 && t.deleted_at.is_some() {
+            v.push("parent_id", "must not be a deleted task");
+            return Ok(());
+        }
+        depth += 1;
+        if depth > 100 {
+            v.push("parent_id", "nesting is too deep");
+            return Ok(());
+        }
+        current = t.parent_id;
+    }
+    Ok(())
+}
+
+fn check_dates(v: &mut Validator, start: Option<DateTime<Utc>>, due: Option<DateTime<Utc>>) {
+    if let (Some(s), Some(d)) = (start, due) {
+        v.check(s <= d, "start_at", "must not be after due_at");
+    }
+}
+
+fn check_estimate(v: &mut Validator, estimate: Option<i32>) {
+    if let Some(e) = estimate {
+        v.check((0..=100_000).contains(&e), "estimate", "must be between 0 and 100000");
+    }
+}
+
+fn dedup(ids: &[Uuid]) -> Vec<Uuid> {
+    let mut seen = HashSet::new();
+    ids.iter().copied().filter(|id| seen.insert(*id)).collect()
+}
+
+/// Position for a task appended at the bottom of `status_id`'s column.
+async fn end_of_column(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    project_id: Uuid,
+    status_id: Uuid,
+) -> Result<f64, AppError> {
+    let max: Option<f64> = scope
+        .find::<tasks::Entity>()
+        .filter(tasks::Column::ProjectId.eq(project_id))
+        .filter(tasks::Column::StatusId.eq(status_id))
+        .select_only()
+        .column_as(tasks::Column::Position.max(), "max_position")
+        .into_tuple::<Option<f64>>()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(max.map_or(POSITION_STEP, |m| m + POSITION_STEP))
+}
+
+async fn add_watchers(tx: &impl ConnectionTrait, scope: &Scope, task_id: Uuid, users: &[Uuid]) -> Result<(), AppError> {
+    let existing: HashSet<Uuid> = scope
+        .find::<watchers::Entity>()
+        .filter(watchers::Column::TaskId.eq(task_id))
+        .select_only()
+        .column(watchers::Column::UserId)
+        .into_tuple::<Uuid>()
+        .all(tx)
+        .await?
+        .into_iter()
+        .collect();
+    let now = entities::now();
+    for user in dedup(users) {
+        if !existing.contains(&user) {
+            watchers::ActiveModel {
+                task_id: Set(task_id),
+                user_id: Set(user),
+                org_id: Set(scope.org_id()),
+                created_at: Set(now),
+            }
+            .insert(tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn set_assignees(tx: &impl ConnectionTrait, scope: &Scope, task_id: Uuid, ids: &[Uuid]) -> Result<(), AppError> {
+    scope.delete_many::<task_assignees::Entity>().filter(task_assignees::Column::TaskId.eq(task_id)).exec(tx).await?;
+    for id in ids {
+        task_assignees::ActiveModel { task_id: Set(task_id), user_id: Set(*id), org_id: Set(scope.org_id()) }
+            .insert(tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn set_labels(tx: &impl ConnectionTrait, scope: &Scope, task_id: Uuid, ids: &[Uuid]) -> Result<(), AppError> {
+    scope.delete_many::<task_labels::Entity>().filter(task_labels::Column::TaskId.eq(task_id)).exec(tx).await?;
+    for id in ids {
+        task_labels::ActiveModel { task_id: Set(task_id), label_id: Set(*id), org_id: Set(scope.org_id()) }
+            .insert(tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates a task in `project_id`.
+pub async fn create(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    project_id: Uuid,
+    input: NewTask,
+) -> Result<TaskView, AppError> {
+    let project = visible_project(db, scope, project_id).await?;
+    require(scope, Permission::WriteTasks)?;
+    ensure_not_archived(&project)?;
+    let mut v = Validator::new();
+    let title = text_field(&mut v, "title", &input.title, 500);
+    let description = input.description.unwrap_or_default();
+    v.check(description.chars().count() <= MAX_DESCRIPTION_CHARS, "description", "is too long (100000 characters)");
+    let priority = match input.priority.as_deref() {
+        None => Priority::None,
+        Some(p) => Priority::parse(p).unwrap_or_else(|| {
+            v.push("priority", "must be one of none, low, medium, high, urgent");
+            Priority::None
+        }),
+    };
+    let statuses = project_statuses(db, scope, project.id).await?;
+    let status = match input.status_id {
+        Some(id) => statuses.iter().find(|s| s.id == id).cloned().or_else(|| {
+            v.push("status_id", "is not a status of this project");
+            None
+        }),
+        None => statuses.iter().find(|s| s.category == "unstarted").or(statuses.first()).cloned(),
+    };
+    let assignee_ids = dedup(&input.assignee_ids);
+    let label_ids = dedup(&input.label_ids);
+    check_assignees(db, scope, &project, &assignee_ids, &mut v).await?;
+    check_labels(db, scope, project.id, &label_ids, &mut v).await?;
+    if let Some(parent) = input.parent_id {
+        check_parent(db, scope, project.id, parent, None, &mut v).await?;
+    }
+    check_dates(&mut v, input.start_at, input.due_at);
+    check_estimate(&mut v, input.estimate);
+    v.finish()?;
+    let status = status.ok_or_else(|| AppError::conflict("no_statuses", "the project has no statuses"))?;
+
+    let tx = db.begin().await?;
+    // Allocate the number first: see the module docs.
+    scope
+        .update_many::<projects::Entity>()
+        .col_expr(projects::Column::NextNumber, Expr::col(projects::Column::NextNumber).add(1))
+        .filter(projects::Column::Id.eq(project.id))
+        .exec(&tx)
+        .await?;
+    let next: i64 = scope
+        .find::<projects::Entity>()
+        .filter(projects::Column::Id.eq(project.id))
+        .select_only()
+        .column(projects::Column::NextNumber)
+        .into_tuple()
+        .one(&tx)
+        .await?
+        .ok_or(AppError::NotFound("project_not_found"))?;
+    let now = entities::now();
+    let position = end_of_column(&tx, scope, project.id, status.id).await?;
+    let task = tasks::ActiveModel {
+        id: Set(entities::new_id()),
+        org_id: Set(scope.org_id()),
+        project_id: Set(project.id),
+        number: Set(next - 1),
+        title: Set(title),
+        description: Set(description),
+        status_id: Set(status.id),
+        priority: Set(priority as i16),
+        due_at: Set(input.due_at.map(truncate)),
+        start_at: Set(input.start_at.map(truncate)),
+        estimate: Set(input.estimate),
+        parent_id: Set(input.parent_id),
+        position: Set(position),
+        version: Set(1),
+        completed_at: Set(is_done(&status.category).then_some(now)),
+        deleted_at: Set(None),
+        created_by: Set(scope.user_id()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&tx)
+    .await?;
+    set_assignees(&tx, scope, task.id, &assignee_ids).await?;
+    set_labels(&tx, scope, task.id, &label_ids).await?;
+    let mut watching = vec![scope.user_id()];
+    watching.extend(&assignee_ids);
+    add_watchers(&tx, scope, task.id, &watching).await?;
+    let view = TaskView { task, project_key: project.key.clone(), assignee_ids, label_ids };
+    outbox::record(
+        &tx,
+        Event {
+            org_id: scope.org_id(),
+            actor_id: Some(scope.user_id()),
+            event_type: "task.created",
+            entity_type: "task",
+            entity_id: view.task.id,
+            payload: view.snapshot(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}
+
+/// A merge patch: `None` keeps a field, `Some(None)` clears a nullable one, `Some(Some(v))` sets it.
+#[derive(Debug, Default)]
+pub struct TaskPatch {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub status_id: Option<Uuid>,
+    pub priority: Option<String>,
+    pub assignee_ids: Option<Vec<Uuid>>,
+    pub label_ids: Option<Vec<Uuid>>,
+    pub due_at: Option<Option<DateTime<Utc>>>,
+    pub start_at: Option<Option<DateTime<Utc>>>,
+    pub estimate: Option<Option<i32>>,
+    pub parent_id: Option<Option<Uuid>>,
+}
+
+fn change(changes: &mut Map<String, Value>, field: &str, from: Value, to: Value) {
+    if from != to {
+        changes.insert(field.to_owned(), json!({ "from": from, "to": to }));
+    }
+}
+
+fn check_version(task: &tasks::Model, expected: Option<i32>) -> Result<(), AppError> {
+    match expected {
+        Some(e) if e != task.version => Err(AppError::StaleVersion { expected: e, current: task.version }),
+        _ => Ok(()),
+    }
+}
+
+/// Applies the fields of `active` with `version = version + 1` only if the row is still at `task.version`.
+async fn save_versioned(
+    tx: &impl ConnectionTrait,
+    scope: &Scope,
+    task: &tasks::Model,
+    mut active: tasks::ActiveModel,
+) -> Result<tasks::Model, AppError> {
+    active.version = Set(task.version + 1);
+    active.updated_at = Set(entities::now());
+    let result = scope
+        .update_many::<tasks::Entity>()
+        .set(active)
+        .filter(tasks::Column::Id.eq(task.id))
+        .filter(tasks::Column::Version.eq(task.version))
+        .exec(tx)
+        .await?;
+    let fresh = scope
+        .find::<tasks::Entity>()
+        .filter(tasks::Column::Id.eq(task.id))
+        .one(tx)
+        .await?
+        .ok_or(AppError::NotFound("task_not_found"))?;
+    if result.rows_affected == 0 {
+        return Err(AppError::StaleVersion { expected: task.version, current: fresh.version });
+    }
+    Ok(fresh)
+}
+
+/// Updates a task with merge-patch semantics; `expected_version` comes from `If-Match`.
+pub async fn update(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    reference: &str,
+    expected_version: Option<i32>,
+    patch: TaskPatch,
+) -> Result<TaskView, AppError> {
+    let (task, project) = find(db, scope, reference).await?;
+    require(scope, Permission::WriteTasks)?;
+    ensure_not_archived(&project)?;
+    if task.deleted_at.is_some() {
+        return Err(AppError::conflict("task_deleted", "the task is deleted; restore it first"));
+    }
+    check_version(&task, expected_version)?;
+    let before = view(db, scope, task.clone()).await?;
+    let mut v = Validator::new();
+    let mut active: tasks::ActiveModel = Default::default();
+    let mut changes = Map::new();
+    if let Some(title) = &patch.title {
+        let title = text_field(&mut v, "title", title, 500);
+        change(&mut changes, "title", json!(task.title), json!(title));
+        active.title = Set(title);
+    }
+    if let Some(description) = patch.description {
+        let d = description.unwrap_or_default();
+        v.check(d.chars().count() <= MAX_DESCRIPTION_CHARS, "description", "is too long (100000 characters)");
+        if d != task.description {
+            changes.insert("description".into(), json!({ "changed": true }));
+        }
+        active.description = Set(d);
+    }
+    if let Some(p) = &patch.priority {
+        match Priority::parse(p) {
+            Some(p) => {
+                change(
+                    &mut changes,
+                    "priority",
+                    json!(Priority::name_of(task.priority)),
+                    json!(Priority::name_of(p as i16)),
+                );
+                active.priority = Set(p as i16);
+            }
+            None => v.push("priority", "must be one of none, low, medium, high, urgent"),
+        }
+    }
+    if let Some(status_id) = patch.status_id {
+        let statuses = project_statuses(db, scope, project.id).await?;
+        match statuses.iter().find(|s| s.id == status_id) {
+            Some(s) if s.id != task.status_id => {
+                change(&mut changes, "status_id", json!(task.status_id), json!(s.id));
+                active.status_id = Set(s.id);
+                active.position = Set(end_of_column(db, scope, project.id, s.id).await?);
+                let was_done = task.completed_at.is_some();
+                if is_done(&s.category) && !was_done {
+                    active.completed_at = Set(Some(entities::now()));
+                } else if !is_done(&s.category) && was_done {
+                    active.completed_at = Set(None);
+                }
+            }
+            Some(_) => {}
+            None => v.push("status_id", "is not a status of this project"),
+        }
+    }
+    let start = patch.start_at.unwrap_or(task.start_at).map(truncate);
+    let due = patch.due_at.unwrap_or(task.due_at).map(truncate);
+    if patch.start_at.is_some() {
+        change(&mut changes, "start_at", json!(task.start_at), json!(start));
+        active.start_at = Set(start);
+    }
+    if patch.due_at.is_some() {
+        change(&mut changes, "due_at", json!(task.due_at), json!(due));
+        active.due_at = Set(due);
+    }
+    check_dates(&mut v, start, due);
+    if let Some(estimate) = patch.estimate {
+        check_estimate(&mut v, estimate);
+        change(&mut changes, "estimate", json!(task.estimate), json!(estimate));
+        active.estimate = Set(estimate);
+    }
+    if let Some(parent) = patch.parent_id {
+        if let Some(p) = parent {
+            check_parent(db, scope, project.id, p, Some(task.id), &mut v).await?;
+        }
+        change(&mut changes, "parent_id", json!(task.parent_id), json!(parent));
+        active.parent_id = Set(parent);
+    }
+    let assignees = patch.assignee_ids.as_deref().map(dedup);
+    if let Some(ids) = &assignees {
+        check_assignees(db, scope, &project, ids, &mut v).await?;
+        change(&mut changes, "assignee_ids", json!(before.assignee_ids), json!(sorted(ids)));
+    }
+    let label_ids = patch.label_ids.as_deref().map(dedup);
+    if let Some(ids) = &label_ids {
+        check_labels(db, scope, project.id, ids, &mut v).await?;
+        change(&mut changes, "label_ids", json!(before.label_ids), json!(sorted(ids)));
+    }
+    v.finish()?;
+    if changes.is_empty() {
+        return Ok(before);
+    }
+    let tx = db.begin().await?;
+    let saved = save_versioned(&tx, scope, &task, active).await?;
+    if let Some(ids) = &assignees {
+        set_assignees(&tx, scope, task.id, ids).await?;
+        let added: Vec<Uuid> = ids.iter().filter(|id| !before.assignee_ids.contains(id)).copied().collect();
+        add_watchers(&tx, scope, task.id, &added).await?;
+    }
+    if let Some(ids) = &label_ids {
+        set_labels(&tx, scope, task.id, ids).await?;
+    }
+    outbox::record(
+        &tx,
+        Event {
+            org_id: scope.org_id(),
+            actor_id: Some(scope.user_id()),
+            event_type: "task.updated",
+            entity_type: "task",
+            entity_id: task.id,
+            payload: json!({ "key": before.key(), "version": saved.version, "changes": changes }),
+        },
+    )
+    .await?;
+    let after = view(&tx, scope, saved).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+fn sorted(ids: &[Uuid]) -> Vec<Uuid> {
+    let mut v = ids.to_vec();
+    v.sort();
+    v
+}
+
+/// Soft-deletes (`deleted = true`) or restores a task.
+pub async fn set_deleted(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    reference: &str,
+    expected_version: Option<i32>,
+    deleted: bool,
+) -> Result<TaskView, AppError> {
+    let (task, project) = find(db, scope, reference).await?;
+    require(scope, Permission::WriteTasks)?;
+    ensure_not_archived(&project)?;
+    check_version(&task, expected_version)?;
+    if task.deleted_at.is_some() == deleted {
+        return view(db, scope, task).await;
+    }
+    let tx = db.begin().await?;
+    let active = tasks::ActiveModel { deleted_at: Set(deleted.then(entities::now)), ..Default::default() };
+    let saved = save_versioned(&tx, scope, &task, active).await?;
+    outbox::record(
+        &tx,
+        Event {
+            org_id: scope.org_id(),
+            actor_id: Some(scope.user_id()),
+            event_type: if deleted { "task.deleted" } else { "task.restored" },
+            entity_type: "task",
+            entity_id: task.id,
+            payload: json!({ "key": format!("{}-{}", project.key, task.number), "version": saved.version }),
+        },
+    )
+    .await?;
+    let after = view(&tx, scope, saved).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// A board move: into `status_id`, between `after_id` (the card above) and `before_id` (the card below).
+#[derive(Debug)]
+pub struct Move {
+    pub status_id: Uuid,
+    pub after_id: Option<Uuid>,
+    pub before_id: Option<Uuid>,
+    /// The version the client saw; a stale one is refused with 412.
+    pub version: i32,
+}
+
+/// Moves a task on the board without renumbering the column (the new position bisects its neighbours' gap).
+pub async fn move_on_board(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    reference: &str,
+    mv: Move,
+) -> Result<TaskView, AppError> {
+    let (task, project) = find(db, scope, reference).await?;
+    require(scope, Permission::WriteTasks)?;
+    ensure_not_archived(&project)?;
+    if task.deleted_at.is_some() {
+        return Err(AppError::conflict("task_deleted", "the task is deleted; restore it first"));
+    }
+    check_version(&task, Some(mv.version))?;
+    let mut v = Validator::new();
+    let statuses = project_statuses(db, scope, project.id).await?;
+    let status = statuses.iter().find(|s| s.id == mv.status_id).cloned();
+    if status.is_none() {
+        v.push("status_id", "is not a status of this project");
+    }
+    let neighbour = |id: Option<Uuid>, field: &'static str| async move {
+        let Some(id) = id else { return Ok::<_, AppError>(Err(None)) };
+        let n = scope
+            .find::<tasks::Entity>()
+            .filter(tasks::Column::Id.eq(id))
+            .filter(tasks::Column::ProjectId.eq(project.id))
+            .filter(tasks::Column::StatusId.eq(mv.status_id))
+            .filter(tasks::Column::DeletedAt.is_null())
+            .one(db)
+            .await?;
+        Ok(match n {
+            Some(n) if n.id != task.id => Ok(n),
+            _ => Err(Some(field)),
+        })
+    };
+    let after = match neighbour(mv.after_id, "after_id").await? {
+        Ok(n) => Some(n),
+        Err(Some(f)) => {
+            v.push(f, "must be another task in the target column");
+            None
+        }
+        Err(None) => None,
+    };
+    let before = match neighbour(mv.before_id, "before_id").await? {
+        Ok(n) => Some(n),
+        Err(Some(f)) => {
+            v.push(f, "must be another task in the target column");
+            None
+        }
+        Err(None) => None,
+    };
+    if let (Some(a), Some(b)) = (&after, &before) {
+        v.check(a.position < b.position, "before_id", "must be below after_id in the column");
+    }
+    v.finish()?;
+    let status = status.expect("validated");
+    let tx = db.begin().await?;
+    let mut position = match (&after, &before) {
+        (Some(a), Some(b)) => (a.position + b.position) / 2.0,
+        (Some(a), None) => a.position + POSITION_STEP,
+        (None, Some(b)) => b.position - POSITION_STEP,
+        (None, None) => end_of_column(&tx, scope, project.id, status.id).await?,
+    };
+    if let (Some(a), Some(b)) = (&after, &before) {
+        if b.position - a.position < MIN_GAP {
+            // The gap is exhausted: renumber this column once, then place the card between its neighbours.
+            position = renumber_column(&tx, scope, project.id, status.id, a.id).await?;
+        }
+    }
+    let mut active = tasks::ActiveModel { status_id: Set(status.id), position: Set(position), ..Default::default() };
+    if status.id != task.status_id {
+        let was_done = task.completed_at.is_some();
+        if is_done(&status.category) && !was_done {
+            active.completed_at = Set(Some(entities::now()));
+        } else if !is_done(&status.category) && was_done {
+            active.completed_at = Set(None);
+        }
+    }
+    let saved = save_versioned(&tx, scope, &task, active).await?;
+    let mut changes = Map::new();
+    change(&mut changes, "status_id", json!(task.status_id), json!(status.id));
+    change(&mut changes, "position", json!(task.position), json!(position));
+    outbox::record(
+        &tx,
+        Event {
+            org_id: scope.org_id(),
+            actor_id: Some(scope.user_id()),
+            event_type: "task.moved",
+            entity_type: "task",
+            entity_id: task.id,
+            payload: json!({ "key": format!("{}-{}", project.key, task.number), "version": saved.version, "changes": changes }),
+        },
+    )
+    .await?;
+    let after_view = view(&tx, scope, saved).await?;
+    tx.commit().await?;
+    Ok(after_view)
+}
+
+/// Spreads a column's positions evenly again and returns a free position right after `after_id`.
+async fn renumber_column(
+    tx: &impl ConnectionTrait,
+    scope: &Scope,
+    project_id: Uuid,
+    status_id: Uuid,
+    after_id: Uuid,
+) -> Result<f64, AppError> {
+    let column = scope
+        .find::<tasks::Entity>()
+        .filter(tasks::Column::ProjectId.eq(project_id))
+        .filter(tasks::Column::StatusId.eq(status_id))
+        .order_by_asc(tasks::Column::Position)
+        .order_by_asc(tasks::Column::Id)
+        .all(tx)
+        .await?;
+    let mut slot = None;
+    for (i, t) in column.iter().enumerate() {
+        let p = (i as f64 + 1.0) * POSITION_STEP * 2.0;
+        scope
+            .update_many::<tasks::Entity>()
+            .col_expr(tasks::Column::Position, Expr::value(p))
+            .filter(tasks::Column::Id.eq(t.id))
+            .exec(tx)
+            .await?;
+        if t.id == after_id {
+            slot = Some(p + POSITION_STEP);
+        }
+    }
+    slot.ok_or_else(|| AppError::Internal(anyhow::anyhow!("the card above vanished while renumbering")))
+}
