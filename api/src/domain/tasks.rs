@@ -466,9 +466,6 @@ pub async fn create(
     .await?;
     set_assignees(&tx, scope, task.id, &assignee_ids).await?;
     set_labels(&tx, scope, task.id, &label_ids).await?;
-    let mut watching = vec![scope.user_id()];
-    watching.extend(&assignee_ids);
-    add_watchers(&tx, scope, task.id, &watching).await?;
     let view = TaskView { task, project_key: project.key.clone(), assignee_ids, label_ids };
     outbox::record(
         &tx,
@@ -482,6 +479,10 @@ pub async fn create(
         },
     )
     .await?;
+    // The creator and the assignees follow the task.
+    let mut watching = vec![scope.user_id()];
+    watching.extend(&view.assignee_ids);
+    add_watchers(&tx, scope, view.task.id, &watching).await?;
     tx.commit().await?;
     Ok(view)
 }

@@ -315,6 +315,28 @@ impl TestApp {
         self.post("/invitations/accept", user, json!({"token": token})).await.expect(200);
     }
 
+    /// Creates a project with `key` in `org`; returns its id and its statuses (in board order).
+    pub async fn project(&self, org: Uuid, user: &TestUser, key: &str) -> (Uuid, Vec<Value>) {
+        let p = self.post(&format!("/orgs/{org}/projects"), user, json!({"key": key, "name": format!("Project {key}")})).await;
+        p.expect(201);
+        let id = p.id();
+        let statuses = self.get(&format!("/orgs/{org}/projects/{id}/statuses"), user).await;
+        (id, statuses.expect(200).as_array().unwrap().clone())
+    }
+
+    /// Creates a task with `body` (title defaults) in a project; returns the response.
+    pub async fn task(&self, org: Uuid, project: Uuid, user: &TestUser, mut body: Value) -> Resp {
+        if body.get("title").is_none() {
+            body["title"] = json!("A task");
+        }
+        self.post(&format!("/orgs/{org}/projects/{project}/tasks"), user, body).await
+    }
+
+    /// Runs raw SQL on the test database.
+    pub async fn sql(&self, sql: &str) {
+        self.db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// Number of outbox rows of `event_type`.
     pub async fn outbox_count(&self, event_type: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) AS n FROM outbox WHERE event_type = '{event_type}'");
