@@ -18,6 +18,7 @@ use crate::state::AppState;
 
 /// The signed-in user.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -46,6 +47,7 @@ impl From<entities::tables::users::Model> for User {
 
 /// Sign-up request.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RegisterRequest {
     pub email: String,
     pub name: String,
@@ -57,6 +59,7 @@ pub struct RegisterRequest {
 
 /// Sign-in request.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
@@ -64,6 +67,7 @@ pub struct LoginRequest {
 
 /// A browser session: the cookie is HttpOnly; send `csrf_token` as `X-CSRF-Token` on unsafe requests.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionInfo {
     pub user: User,
     pub csrf_token: String,
@@ -72,6 +76,7 @@ pub struct SessionInfo {
 
 /// The session as seen from an authenticated request.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CurrentSession {
     pub user: User,
     /// Present for cookie sessions, absent for token requests.
@@ -81,6 +86,7 @@ pub struct CurrentSession {
 
 /// Profile change (merge semantics: absent fields stay).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProfilePatch {
     pub name: Option<String>,
     pub time_zone: Option<String>,
@@ -89,6 +95,7 @@ pub struct ProfilePatch {
 
 /// Password change.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PasswordChange {
     pub current_password: String,
     pub new_password: String,
@@ -96,6 +103,7 @@ pub struct PasswordChange {
 
 /// New personal access token.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenRequest {
     pub name: String,
     /// Any of `read`, `write`, `admin`.
@@ -106,6 +114,7 @@ pub struct TokenRequest {
 
 /// A personal access token (the secret is shown only at creation).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Token {
     pub id: Uuid,
     pub name: String,
@@ -135,6 +144,7 @@ impl From<entities::tables::api_tokens::Model> for Token {
 
 /// A newly created token with its secret.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedToken {
     pub token: Token,
     /// The secret, `tf_…`: store it now, it is never shown again.

@@ -16,6 +16,7 @@ use crate::state::AppState;
 
 /// An organisation and the caller's role in it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Org {
     pub id: Uuid,
     pub name: String,
@@ -32,12 +33,14 @@ impl From<OrgWithRole> for Org {
 
 /// Create or rename an org.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrgInput {
     pub name: String,
 }
 
 /// A member of an org.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Member {
     pub user: UserSummary,
     pub role: String,
@@ -52,6 +55,7 @@ impl From<DomainMember> for Member {
 
 /// Role change.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RoleInput {
     /// owner, admin, member or guest.
     pub role: String,
@@ -59,6 +63,7 @@ pub struct RoleInput {
 
 /// New invitation.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InvitationInput {
     pub email: String,
     /// owner, admin, member or guest; not above the inviter's role.
@@ -67,6 +72,7 @@ pub struct InvitationInput {
 
 /// A pending invitation.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Invitation {
     pub id: Uuid,
     pub email: String,
@@ -91,6 +97,7 @@ impl From<entities::tables::invitations::Model> for Invitation {
 
 /// A created invitation with its token, to send to the invitee.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedInvitation {
     pub invitation: Invitation,
     /// Secret the invitee accepts with; shown only now.
@@ -99,6 +106,7 @@ pub struct CreatedInvitation {
 
 /// Accepting an invitation.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AcceptInput {
     pub token: String,
 }

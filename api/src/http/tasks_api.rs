@@ -43,6 +43,7 @@ impl TaskPriority {
 
 /// A task.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Task {
     pub id: Uuid,
     /// Human key, e.g. `WEB-42`; usable wherever a task id is.
@@ -106,6 +107,7 @@ impl From<TaskView> for Task {
 
 /// A page of tasks.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TaskPage {
     pub items: Vec<Task>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -114,6 +116,7 @@ pub struct TaskPage {
 
 /// New task.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewTaskInput {
     /// 1–500 characters.
     pub title: String,
@@ -138,6 +141,7 @@ pub struct NewTaskInput {
 
 /// JSON merge patch of a task: absent fields stay, `null` clears a nullable field, arrays replace the whole set.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TaskPatchInput {
     pub title: MaybeUndefined<String>,
     pub description: MaybeUndefined<String>,
@@ -154,6 +158,7 @@ pub struct TaskPatchInput {
 
 /// Board move.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MoveInput {
     /// Target column.
     pub status_id: Uuid,
@@ -167,6 +172,7 @@ pub struct MoveInput {
 
 /// A comment.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Comment {
     pub id: Uuid,
     pub task_id: Uuid,
@@ -198,12 +204,14 @@ impl From<CommentView> for Comment {
 
 /// Comment text.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CommentInput {
     pub body: String,
 }
 
 /// Watcher to add.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WatcherInput {
     pub user_id: Uuid,
 }

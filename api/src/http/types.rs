@@ -3,6 +3,7 @@ use poem_openapi::Object;
 
 /// A user as other members see them.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserSummary {
     pub id: uuid::Uuid,
     pub name: String,

@@ -317,7 +317,9 @@ impl TestApp {
 
     /// Creates a project with `key` in `org`; returns its id and its statuses (in board order).
     pub async fn project(&self, org: Uuid, user: &TestUser, key: &str) -> (Uuid, Vec<Value>) {
-        let p = self.post(&format!("/orgs/{org}/projects"), user, json!({"key": key, "name": format!("Project {key}")})).await;
+        let p = self
+            .post(&format!("/orgs/{org}/projects"), user, json!({"key": key, "name": format!("Project {key}")}))
+            .await;
         p.expect(201);
         let id = p.id();
         let statuses = self.get(&format!("/orgs/{org}/projects/{id}/statuses"), user).await;

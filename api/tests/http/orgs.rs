@@ -5,7 +5,6 @@ use uuid::Uuid;
 #[allow(unused_imports)]
 use crate::common::*;
 
-
 both_backends! {
     async fn creating_an_org_makes_the_creator_owner_and_leaves_one_outbox_row(app: TestApp) {
         let ann = app.user("ann").await;
