@@ -66,7 +66,7 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
     server: Option<RunningApp>,
-    handle: Option<DbHandle>,
+    _handle: DbHandle,
 }
 
 /// A signed-up user with a personal access token (read, write, admin).
@@ -194,7 +194,7 @@ impl TestApp {
         let state = AppState::new(db.clone(), config);
         let server = RunningApp::start(state, "127.0.0.1:0".parse().unwrap()).await.expect("starting the app");
         let client = reqwest::Client::builder().cookie_store(false).build().unwrap();
-        Some(TestApp { addr: server.addr, backend, db, client, server: Some(server), handle: Some(handle) })
+        Some(TestApp { addr: server.addr, backend, db, client, server: Some(server), _handle: handle })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -390,30 +390,40 @@ where
 impl Drop for TestApp {
     fn drop(&mut self) {
         let server = self.server.take();
-        let handle = self.handle.take();
         let db = self.db.clone();
-        // Drop runs on panics too, so the database is removed even when the test failed. It needs its own runtime:
-        // the test's runtime may be shutting down.
+        // Close the pool before the database handle (a field, dropped after this) removes the database. This needs
+        // its own runtime: the test's runtime may be shutting down.
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                if let Some(s) = server {
-                    drop(s);
-                }
+                drop(server);
                 let _ = db.close().await;
-                match handle {
-                    Some(DbHandle::Sqlite(path)) => {
-                        for suffix in ["", "-wal", "-shm"] {
-                            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                        }
-                    }
-                    Some(DbHandle::MariaDb { server, name }) => {
-                        if let Ok(admin) = Database::connect(&server).await {
-                            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`")).await;
-                            let _ = admin.close().await;
-                        }
-                    }
-                    None => {}
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+impl Drop for DbHandle {
+    /// Removes the test database, also when the test panicked half-way through start-up.
+    fn drop(&mut self) {
+        let target = match self {
+            DbHandle::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+                return;
+            }
+            DbHandle::MariaDb { server, name } => (server.clone(), name.clone()),
+        };
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let (server, name) = target;
+                if let Ok(admin) = Database::connect(&server).await {
+                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`")).await;
+                    let _ = admin.close().await;
                 }
             });
         })
