@@ -44,12 +44,14 @@ fi
 # another host) is the caller's business and is left alone.
 mysql_url=${TASKFORGE_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}
 mysql_host=$(sed -E 's#^[a-z]+://([^@/]*@)?([^:/?]+).*#\2#' <<<"$mysql_url")
-if [[ $mysql_host != 127.0.0.1 && $mysql_host != localhost ]]; then
-    log "MariaDB at $mysql_host is not local: not managing it"
+mysql_port=$(sed -nE 's#^[a-z]+://([^@/]*@)?[^:/?]+:([0-9]+).*#\2#p' <<<"$mysql_url")
+mysql_port=${mysql_port:-3306}
+if [[ ($mysql_host != 127.0.0.1 && $mysql_host != localhost) || $mysql_port != 3306 ]]; then
+    log "MariaDB at $mysql_host:$mysql_port is not the local default server: not managing it"
     exit 0
 fi
 
-mariadb_up() { mysqladmin --connect-timeout=2 -h127.0.0.1 -uroot ping >/dev/null 2>&1; }
+mariadb_up() { mysqladmin --connect-timeout=2 -h127.0.0.1 -P3306 -uroot ping >/dev/null 2>&1; }
 
 if ! mariadb_up; then
     command -v mysqladmin >/dev/null 2>&1 || die "mysqladmin not found (Debian package mariadb-client)"
