@@ -36,20 +36,23 @@ trap cleanup EXIT
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base=http://127.0.0.1:$port
 
-# Everything the server reads comes from here, so a developer's taskforge.toml or TASKFORGE_* variables cannot
-# change what is tested. The rate limits are lifted: schemathesis sends thousands of requests with one token and
-# many logins from one IP, and a 429 would hide the behaviour under test.
-# Created up front: the background shell opens them only when it gets scheduled, and the poll below reads them.
+# The server's output files are created up front: the background shell opens them only once it is scheduled, and
+# the poll below reads them from the start.
 : >"$work/server.out"
 : >"$work/server.err"
-env -u TASKFORGE_DATABASE_URL \
-    TASKFORGE_CONFIG="$work/none.toml" \
+
+# Everything the server reads is set here, so a developer's taskforge.toml or TASKFORGE_* variables cannot change
+# what is tested (the log filter excepted). The rate limits are lifted: schemathesis sends thousands of requests
+# with one token and many logins from one IP, and a 429 would hide the behaviour under test.
+log_filter=${TASKFORGE_LOG:-warn}
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^TASKFORGE_' || true)
+TASKFORGE_CONFIG="$work/none.toml" \
     TASKFORGE_DATA_DIR="$work/data" \
     TASKFORGE_HTTP_ADDR="127.0.0.1:$port" \
     TASKFORGE_PUBLIC_URL="$base" \
     TASKFORGE_TOKEN_REQUESTS_PER_MINUTE=100000 \
     TASKFORGE_LOGIN_ATTEMPTS_PER_MINUTE=100000 \
-    TASKFORGE_LOG="${TASKFORGE_LOG:-warn}" \
+    TASKFORGE_LOG="$log_filter" \
     "$binary" serve --demo >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 
