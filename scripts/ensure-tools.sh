@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Makes sure everything `make test` needs beyond the Rust toolchain is present:
+#   - cargo-nextest (the test runner),
+#   - a Python venv at .venv with the pinned schemathesis (scripts/schemathesis-requirements.txt),
+#   - a MariaDB server answering on 127.0.0.1:3306 for the MySQL variant of the tests.
+# Idempotent: a second run installs nothing and takes about a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'ensure-tools: %s\n' "$*"; }
+die() { printf 'ensure-tools: error: %s\n' "$*" >&2; exit 1; }
+
+# --- Rust tools -------------------------------------------------------------------------------------------------
+# rustfmt and clippy come with the toolchain (rustup components); they cannot be fetched from crates.io, so a
+# missing one is reported rather than installed.
+cargo fmt --version >/dev/null 2>&1 || die "rustfmt is missing: rustup component add rustfmt"
+cargo clippy --version >/dev/null 2>&1 || die "clippy is missing: rustup component add clippy"
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+    log "installing cargo-nextest from crates.io (a few minutes, once)"
+    cargo install cargo-nextest --locked
+fi
+
+# --- Python venv with schemathesis ------------------------------------------------------------------------------
+# The venv is rebuilt only when the pinned requirements (or the interpreter) change: a stamp file records the hash
+# of what was installed.
+requirements=scripts/schemathesis-requirements.txt
+venv=.venv
+python=${PYTHON:-python3}
+command -v "$python" >/dev/null 2>&1 || die "$python not found; Python 3 is needed for schemathesis"
+wanted="$(sha256sum "$requirements" | cut -d' ' -f1) $("$python" -c 'import sys; print(sys.version.split()[0])')"
+stamp="$venv/.requirements.stamp"
+if [[ ! -x $venv/bin/schemathesis || ! -f $stamp || "$(cat "$stamp")" != "$wanted" ]]; then
+    log "creating $venv with the pinned schemathesis"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --require-virtualenv -r "$requirements"
+    echo "$wanted" >"$stamp"
+fi
+
+# --- MariaDB ----------------------------------------------------------------------------------------------------
+# The MySQL variant of the black-box tests needs a server. Machines of this kind start MariaDB at boot, but it may
+# have stopped since; start it the same way the machine does. A server elsewhere (TASKFORGE_TEST_MYSQL_URL naming
+# another host) is the caller's business and is left alone.
+mysql_url=${TASKFORGE_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}
+mysql_host=$(sed -E 's#^[a-z]+://([^@/]*@)?([^:/?]+).*#\2#' <<<"$mysql_url")
+mysql_port=$(sed -nE 's#^[a-z]+://([^@/]*@)?[^:/?]+:([0-9]+).*#\2#p' <<<"$mysql_url")
+mysql_port=${mysql_port:-3306}
+if [[ ($mysql_host != 127.0.0.1 && $mysql_host != localhost) || $mysql_port != 3306 ]]; then
+    log "MariaDB at $mysql_host:$mysql_port is not the local default server: not managing it"
+    exit 0
+fi
+
+mariadb_up() { mysqladmin --connect-timeout=2 -h127.0.0.1 -P3306 -uroot ping >/dev/null 2>&1; }
+
+if ! mariadb_up; then
+    command -v mysqladmin >/dev/null 2>&1 || die "mysqladmin not found (Debian package mariadb-client)"
+    [[ -x /usr/sbin/mariadbd ]] || die "/usr/sbin/mariadbd not found (Debian package mariadb-server)"
+    log "MariaDB is not answering; starting it"
+    # The socket directory lives on tmpfs and is normally made by the service scripts, which we bypass.
+    if id mysql >/dev/null 2>&1; then
+        install -d -o mysql -g mysql /run/mysqld
+    fi
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    deadline=$((SECONDS + 60))
+    until mariadb_up; do
+        if ((SECONDS >= deadline)); then
+            die "MariaDB did not answer on 127.0.0.1:3306 within 60 s (see /var/log/mysql/ or journalctl)"
+        fi
+        sleep 0.5
+    done
+    log "MariaDB is up"
+fi
