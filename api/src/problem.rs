@@ -42,7 +42,7 @@ pub struct Problem {
     #[oai(skip_serializing_if_is_none)]
     pub request_id: Option<String>,
     /// Fields that failed validation.
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub errors: Vec<ProblemField>,
     /// For version conflicts: the current version of the resource.
     #[oai(skip_serializing_if_is_none)]
@@ -164,6 +164,7 @@ const ERROR_STATUSES: &[(u16, &str)] = &[
     (409, "Conflicts with the current state."),
     (412, "The If-Match version is stale."),
     (413, "The request body is too large."),
+    (415, "The body must be `application/json`."),
     (422, "Validation failed; `errors` names the fields."),
     (428, "An If-Match header is required."),
     (429, "Rate limited; see Retry-After."),

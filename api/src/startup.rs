@@ -7,7 +7,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::endpoint::make_sync;
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::middleware::{CookieJarManager, Cors};
+use poem::middleware::{CatchPanic, CookieJarManager, Cors};
 use poem::web::Data;
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Response, Route, Server};
 use poem_openapi::OpenApiService;
@@ -100,6 +100,16 @@ pub fn build_app(state: AppState) -> impl Endpoint {
         .with(cors)
         .with(CookieJarManager::new())
         .data(state)
+        // A panic in a handler is a bug: answer 500 with a problem document instead of dropping the connection.
+        .with(CatchPanic::new().with_handler(|_| {
+            tracing::error!("a request handler panicked");
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "an internal error occurred; quote the request id",
+            )
+            .into_response()
+        }))
         .around(observe)
 }
 
