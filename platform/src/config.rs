@@ -173,7 +173,9 @@ impl Config {
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
         for (k, v) in pairs {
-            fig = fig.merge(Serialized::default(k, v));
+            // Parsed like an environment value, so that "1000" fills a number and "true" a bool.
+            let value: figment::value::Value = v.parse().expect("parsing a figment value is infallible");
+            fig = fig.merge(Serialized::default(k, value));
         }
         Self::from_figment(fig)
     }
