@@ -311,6 +311,14 @@ pub async fn revoke_token(db: &impl ConnectionTrait, user_id: Uuid, token_id: Uu
     Ok(())
 }
 
+/// The user with this email, if any.
+pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<users::Model>, AppError> {
+    let Ok(email) = Email::parse(email) else {
+        return Ok(None);
+    };
+    Ok(users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(db).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,12 +342,4 @@ mod tests {
         check_locale(&mut v, "l", "English");
         assert!(matches!(v.finish(), Err(AppError::Validation(e)) if e.len() == 2));
     }
-}
-
-/// The user with this email, if any.
-pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<users::Model>, AppError> {
-    let Ok(email) = Email::parse(email) else {
-        return Ok(None);
-    };
-    Ok(users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(db).await?)
 }
