@@ -106,8 +106,7 @@ pub async fn member_sees(
     user_id: Uuid,
     project: &projects::Model,
 ) -> Result<bool, AppError> {
-    let Some(m) =
-        scope.find::<memberships::Entity>().filter(memberships::Column::UserId.eq(user_id)).one(db).await?
+    let Some(m) = scope.find::<memberships::Entity>().filter(memberships::Column::UserId.eq(user_id)).one(db).await?
     else {
         return Ok(false);
     };

@@ -136,10 +136,12 @@ async fn login_attempts_are_rate_limited_per_account() {
     let app = TestApp::spawn_with(Backend::Sqlite, &[("login_attempts_per_minute", "3")]).await.unwrap();
     let u = app.user("hank").await;
     for _ in 0..3 {
-        app.anonymous(Method::POST, "/auth/login", Some(json!({"email": u.email, "password": "wrong password!"}))).await
+        app.anonymous(Method::POST, "/auth/login", Some(json!({"email": u.email, "password": "wrong password!"})))
+            .await
             .expect_problem(401, "unauthenticated");
     }
-    let limited = app.anonymous(Method::POST, "/auth/login", Some(json!({"email": u.email, "password": u.password}))).await;
+    let limited =
+        app.anonymous(Method::POST, "/auth/login", Some(json!({"email": u.email, "password": u.password}))).await;
     limited.expect_problem(429, "rate_limited");
     let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));

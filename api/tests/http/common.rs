@@ -252,7 +252,11 @@ impl TestApp {
         let email = format!("{name}@example.com");
         let password = format!("{name}-password-123");
         let resp = self
-            .anonymous(Method::POST, "/auth/register", Some(json!({"email": email, "name": name, "password": password})))
+            .anonymous(
+                Method::POST,
+                "/auth/register",
+                Some(json!({"email": email, "name": name, "password": password})),
+            )
             .await;
         resp.expect(201);
         let id: Uuid = resp.body["user"]["id"].as_str().unwrap().parse().unwrap();
@@ -296,7 +300,8 @@ impl TestApp {
 
     /// Brings `user` into `org` with `role` through an invitation from `admin`.
     pub async fn add_member(&self, org: Uuid, admin: &TestUser, user: &TestUser, role: &str) {
-        let inv = self.post(&format!("/orgs/{org}/invitations"), admin, json!({"email": user.email, "role": role})).await;
+        let inv =
+            self.post(&format!("/orgs/{org}/invitations"), admin, json!({"email": user.email, "role": role})).await;
         inv.expect(201);
         let token = inv.body["token"].as_str().unwrap();
         self.post("/invitations/accept", user, json!({"token": token})).await.expect(200);
