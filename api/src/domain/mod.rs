@@ -6,3 +6,4 @@ pub mod idempotency;
 pub mod orgs;
 pub mod outbox;
 pub mod project_access;
+pub mod projects;
