@@ -21,10 +21,10 @@ use crate::http::orgs_api::OrgsApi;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-type Apis = (AuthApi, OrgsApi);
+type Apis = (AuthApi, OrgsApi, crate::http::projects_api::ProjectsApi);
 
 fn apis() -> Apis {
-    (AuthApi, OrgsApi)
+    (AuthApi, OrgsApi, crate::http::projects_api::ProjectsApi)
 }
 
 fn service() -> OpenApiService<Apis, ()> {
