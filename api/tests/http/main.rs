@@ -5,4 +5,5 @@ mod common;
 
 mod auth;
 mod orgs;
+mod projects;
 mod surface;
