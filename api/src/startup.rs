@@ -18,14 +18,15 @@ use crate::http::auth_api::AuthApi;
 use crate::http::idempotency::idempotent;
 use crate::http::observe::observe;
 use crate::http::orgs_api::OrgsApi;
+use crate::http::projects_api::ProjectsApi;
 use crate::http::tasks_api::TasksApi;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-type Apis = (AuthApi, OrgsApi, TasksApi);
+type Apis = (AuthApi, OrgsApi, ProjectsApi, TasksApi);
 
 fn apis() -> Apis {
-    (AuthApi, OrgsApi, TasksApi)
+    (AuthApi, OrgsApi, ProjectsApi, TasksApi)
 }
 
 fn service() -> OpenApiService<Apis, ()> {

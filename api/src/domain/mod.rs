@@ -7,5 +7,6 @@ pub mod idempotency;
 pub mod orgs;
 pub mod outbox;
 pub mod project_access;
+pub mod projects;
 pub mod task_query;
 pub mod tasks;

@@ -4,6 +4,7 @@ pub mod body_limit;
 pub mod idempotency;
 pub mod observe;
 pub mod orgs_api;
+pub mod projects_api;
 pub mod request_id;
 pub mod tasks_api;
 pub mod types;

@@ -5,5 +5,6 @@ mod common;
 
 mod auth;
 mod orgs;
+mod projects;
 mod surface;
 mod tasks;
