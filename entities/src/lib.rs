@@ -21,3 +21,17 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::{SubsecRound, Utc};
     Utc::now().trunc_subsecs(6)
 }
+
+/// A user-chosen date (due, start) in the form the database layer binds safely. sqlx binds `DateTime<Utc>` to MySQL
+/// as a `TIMESTAMP` parameter, which cannot hold dates after 2038-01-19 (MariaDB turns them into NULL), whereas a
+/// fixed-offset value is bound as a plain UTC string into the `DATETIME(6)` column. Columns holding dates a user
+/// may put decades ahead therefore use `DateTimeWithTimeZone`, always at offset zero.
+pub fn far_date(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::FixedOffset> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6).fixed_offset()
+}
+
+/// The UTC instant of a stored [`far_date`].
+pub fn utc(t: chrono::DateTime<chrono::FixedOffset>) -> chrono::DateTime<chrono::Utc> {
+    t.with_timezone(&chrono::Utc)
+}

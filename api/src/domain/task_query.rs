@@ -120,7 +120,7 @@ fn sort_value(t: &tasks::Model, key: SortKey) -> serde_json::Value {
     match key {
         SortKey::Created => serde_json::Value::Null,
         SortKey::Updated => serde_json::json!(t.updated_at),
-        SortKey::Due => serde_json::json!(t.due_at),
+        SortKey::Due => serde_json::json!(t.due_at.map(entities::utc)),
         SortKey::Priority => serde_json::json!(t.priority),
         SortKey::Position => serde_json::json!(t.position),
     }
@@ -165,7 +165,8 @@ fn seek(key: SortKey, desc: bool, cursor: &Cursor) -> Result<Condition, AppError
             // Tasks without a due date come last in both directions.
             let due: Option<DateTime<Utc>> = serde_json::from_value(cursor.k.clone()).map_err(|_| bad_cursor())?;
             match due {
-                Some(d) => tie(tasks::Column::DueAt, d.into()).add(Expr::col(tasks::Column::DueAt).is_null()),
+                Some(d) => tie(tasks::Column::DueAt, entities::far_date(d).into())
+                    .add(Expr::col(tasks::Column::DueAt).is_null()),
                 None => Condition::all().add(Expr::col(tasks::Column::DueAt).is_null()).add(id_after),
             }
         }
@@ -290,13 +291,13 @@ pub async fn list(db: &impl ConnectionTrait, scope: &Scope, params: ListParams) 
         query = query.filter(tasks::Column::Priority.is_in(priorities));
     }
     if let Some(t) = params.due_before {
-        query = query.filter(tasks::Column::DueAt.lt(t));
+        query = query.filter(tasks::Column::DueAt.lt(entities::far_date(t)));
     }
     if let Some(t) = params.due_after {
-        query = query.filter(tasks::Column::DueAt.gte(t));
+        query = query.filter(tasks::Column::DueAt.gte(entities::far_date(t)));
     }
     if let Some(overdue) = params.overdue {
-        let now = entities::now();
+        let now = entities::far_date(entities::now());
         query = if overdue {
             query.filter(tasks::Column::DueAt.lt(now)).filter(tasks::Column::CompletedAt.is_null())
         } else {

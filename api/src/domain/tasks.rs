@@ -76,8 +76,8 @@ impl TaskView {
         let t = &self.task;
         json!({
             "id": t.id, "key": self.key(), "project_id": t.project_id, "title": t.title,
-            "status_id": t.status_id, "priority": Priority::name_of(t.priority), "due_at": t.due_at,
-            "start_at": t.start_at, "estimate": t.estimate, "parent_id": t.parent_id, "position": t.position,
+            "status_id": t.status_id, "priority": Priority::name_of(t.priority), "due_at": t.due_at.map(entities::utc),
+            "start_at": t.start_at.map(entities::utc), "estimate": t.estimate, "parent_id": t.parent_id, "position": t.position,
             "version": t.version, "assignee_ids": self.assignee_ids, "label_ids": self.label_ids,
         })
     }
@@ -450,8 +450,8 @@ pub async fn create(
         description: Set(description),
         status_id: Set(status.id),
         priority: Set(priority as i16),
-        due_at: Set(input.due_at.map(truncate)),
-        start_at: Set(input.start_at.map(truncate)),
+        due_at: Set(input.due_at.map(entities::far_date)),
+        start_at: Set(input.start_at.map(entities::far_date)),
         estimate: Set(input.estimate),
         parent_id: Set(input.parent_id),
         position: Set(position),
@@ -612,15 +612,16 @@ pub async fn update(
             None => v.push("status_id", "is not a status of this project"),
         }
     }
-    let start = patch.start_at.unwrap_or(task.start_at).map(truncate);
-    let due = patch.due_at.unwrap_or(task.due_at).map(truncate);
+    let (old_start, old_due) = (task.start_at.map(entities::utc), task.due_at.map(entities::utc));
+    let start = patch.start_at.unwrap_or(old_start).map(truncate);
+    let due = patch.due_at.unwrap_or(old_due).map(truncate);
     if patch.start_at.is_some() {
-        change(&mut changes, "start_at", json!(task.start_at), json!(start));
-        active.start_at = Set(start);
+        change(&mut changes, "start_at", json!(old_start), json!(start));
+        active.start_at = Set(start.map(entities::far_date));
     }
     if patch.due_at.is_some() {
-        change(&mut changes, "due_at", json!(task.due_at), json!(due));
-        active.due_at = Set(due);
+        change(&mut changes, "due_at", json!(old_due), json!(due));
+        active.due_at = Set(due.map(entities::far_date));
     }
     check_dates(&mut v, start, due);
     if let Some(estimate) = patch.estimate {

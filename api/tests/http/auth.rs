@@ -131,7 +131,7 @@ both_backends! {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_attempts_are_rate_limited_per_account() {
     let app = TestApp::spawn_with(Backend::Sqlite, &[("login_attempts_per_minute", "3")]).await.unwrap();
     let u = app.user("hank").await;
@@ -147,7 +147,7 @@ async fn login_attempts_are_rate_limited_per_account() {
     assert!((1..=60).contains(&retry));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_requests_are_rate_limited_with_headers() {
     let app = TestApp::spawn_with(Backend::Sqlite, &[("token_requests_per_minute", "5")]).await.unwrap();
     let u = app.user("ivy").await;

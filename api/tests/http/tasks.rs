@@ -8,6 +8,10 @@ use uuid::Uuid;
 
 use crate::common::*;
 
+fn instant(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a date-time: {v}"))
+}
+
 fn status_id(statuses: &[Value], name: &str) -> String {
     statuses.iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no status {name}"))["id"]
         .as_str()
@@ -79,14 +83,14 @@ both_backends! {
         let (web, statuses) = app.project(org, &ann, "WEB").await;
         let t = app.task(org, web, &ann, json!({"title": "Write docs", "due_at": "2040-05-01T12:00:00Z", "estimate": 3})).await;
         t.expect(201);
-        assert_eq!(t.body["due_at"], "2040-05-01T12:00:00Z", "dates after 2038 survive the round trip");
+        assert_eq!(instant(&t.body["due_at"]), instant(&json!("2040-05-01T12:00:00Z")), "dates after 2038 survive the round trip");
         let path = format!("/orgs/{org}/tasks/WEB-1");
         // Absent fields stay.
         let r = app.call(Method::PATCH, &path, Some(&ann), Some(json!({"title": "Write the docs"})),
             Opts { headers: vec![("if-match", "\"1\"".into())] }).await;
         r.expect(200);
         assert_eq!(r.body["title"], "Write the docs");
-        assert_eq!(r.body["due_at"], "2040-05-01T12:00:00Z");
+        assert_eq!(instant(&r.body["due_at"]), instant(&json!("2040-05-01T12:00:00Z")));
         assert_eq!(r.body["version"], 2);
         assert_eq!(r.header("etag"), Some("\"2\""));
         // A stale If-Match is refused and changes nothing.
@@ -284,7 +288,7 @@ both_backends! {
         assert_eq!(list("due_after=2030-01-01T00:00:00Z&sort=-due".into()).await, ["Write release notes", "Update deps"]);
         assert_eq!(list("q=release".into()).await, ["Write release notes"]);
         assert_eq!(list("q=100%25".into()).await, ["Triage 100% of bugs_today"], "% is matched literally");
-        assert_eq!(list("q=s_t".into()).await, Vec::<String>::new(), "_ is matched literally");
+        assert_eq!(list("q=ri_ge".into()).await, Vec::<String>::new(), "_ is matched literally");
         // Every sort pages through all tasks exactly once, in order.
         for sort in ["created", "-created", "updated", "-updated", "due", "-due", "priority", "-priority", "position", "-position"] {
             let mut seen = Vec::new();

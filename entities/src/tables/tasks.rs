@@ -15,8 +15,9 @@ pub struct Model {
     pub description: String,
     pub status_id: Uuid,
     pub priority: i16,
-    pub due_at: Option<DateTimeUtc>,
-    pub start_at: Option<DateTimeUtc>,
+    /// With a time zone type on purpose: see [`crate::far_date`].
+    pub due_at: Option<DateTimeWithTimeZone>,
+    pub start_at: Option<DateTimeWithTimeZone>,
     pub estimate: Option<i32>,
     pub parent_id: Option<Uuid>,
     #[sea_orm(column_type = "Double")]
