@@ -18,6 +18,9 @@ pub struct DemoLogin {
 
 const PASSWORD: &str = "taskforge-demo";
 
+/// Title, status name, priority, due in days.
+type DemoTask = (&'static str, &'static str, &'static str, i64);
+
 fn err(e: AppError) -> anyhow::Error {
     anyhow::anyhow!("{e:?}")
 }
@@ -77,7 +80,7 @@ async fn seed_org(state: &AppState, owner: &entities::tables::users::Model) -> a
         orgs::accept_invitation(db, u.id, &inv.token).await.map_err(err)?;
         people.push(u.id);
     }
-    let plans: [(&str, &str, &[(&str, &str, &str, i64)]); 2] = [
+    let plans: [(&str, &str, &[DemoTask]); 2] = [
         (
             "WEB",
             "Website",
