@@ -100,13 +100,15 @@ const PROJECT_SQL: &str = "SELECT `projects`.`id`, `projects`.`org_id`, `project
     `projects`.`created_by`, `projects`.`created_at`, `projects`.`updated_at` FROM `projects` \
     WHERE `projects`.`org_id` = ? AND `projects`.`id` = ? LIMIT ?";
 
-/// The page query of `task_query::list` for one project, one status and one assignee.
+/// The page query of `task_query::list` for one project, one status and one assignee: the page's ids picked in a
+/// derived table, then their rows (a deferred join, see `task_query::list`).
 fn main_sql() -> String {
     format!(
-        "SELECT {TASK_COLUMNS} FROM `tasks` WHERE `tasks`.`org_id` = ? AND `tasks`.`project_id` = ? \
+        "SELECT {TASK_COLUMNS} FROM `tasks` WHERE `tasks`.`org_id` = ? AND `tasks`.`id` IN (SELECT `id` FROM \
+         (SELECT `tasks`.`id` FROM `tasks` WHERE `tasks`.`org_id` = ? AND `tasks`.`project_id` = ? \
          AND `tasks`.`deleted_at` IS NULL AND `tasks`.`status_id` IN (?) AND `tasks`.`id` IN \
          (SELECT `task_id` FROM `task_assignees` WHERE `task_assignees`.`org_id` = ? AND \
-         `task_assignees`.`user_id` = ?) ORDER BY `tasks`.`id` DESC LIMIT ?"
+         `task_assignees`.`user_id` = ?) ORDER BY `tasks`.`id` DESC LIMIT ?) AS `page`) ORDER BY `tasks`.`id` DESC"
     )
 }
 
@@ -185,6 +187,7 @@ impl Workload {
                 .await?;
         }
         let rows: Vec<MySqlRow> = sqlx::query(AssertSqlSafe(self.main_sql.clone()))
+            .bind(bytes(self.org_id))
             .bind(bytes(self.org_id))
             .bind(bytes(f.project_id))
             .bind(bytes(f.status_id))
