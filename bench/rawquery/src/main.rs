@@ -75,7 +75,7 @@ struct SeedStatuses {
     unstarted: Uuid,
 }
 
-/// One list request: the same triples, in the same order, as `list_paths.txt` for wrk.
+/// One list request: the same triples, in the same order, as the `list.txt` paths bench/run.sh writes for wrk.
 #[derive(Clone, Copy)]
 struct Filter {
     project_id: Uuid,
