@@ -172,14 +172,17 @@ for scenario in list raw-main raw-page raw-request get create patch; do
     record "$scenario" "$work/$scenario.out"
 done
 
-value() { awk -v s="$1" -v k="$2" '$2 == s { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$results"; }
+value() { # scenario, key → the key's value on the scenario's RESULT line
+    awk -v s="$1" -v k="$2" \
+        '$2 == s { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$results"
+}
 list_rps=$(value list rps)
 raw_rps=$(value raw-main rps)
 page_rps=$(value raw-page rps)
 
 echo
 echo "Taskforge bench: $tasks tasks, $projects projects, $users users; $connections connections, $duration per scenario"
-echo "$(nproc) cores shared by wrk, the API and MariaDB (and by anything else running here: compare runs made back to back)"
+echo "$(nproc) cores shared by wrk, the API, MariaDB and anything else running here: compare runs made back to back"
 printf '%-12s %12s %10s %10s %14s\n' scenario requests/s "p50 ms" "p99 ms" requests
 while read -r _ name rest; do
     line="RESULT $name $rest"
