@@ -32,6 +32,15 @@ pub enum AdminCommand {
         #[arg(long, default_value = "read,write,admin")]
         scopes: String,
     },
+    /// Fill the database with one load-test org (users, projects, tasks) and print its ids and token as JSON.
+    SeedBench {
+        #[arg(long, default_value_t = 50)]
+        users: usize,
+        #[arg(long, default_value_t = 10)]
+        projects: usize,
+        #[arg(long, default_value_t = 100_000)]
+        tasks: usize,
+    },
 }
 
 pub async fn run(state: &api::AppState, command: AdminCommand) -> anyhow::Result<()> {
@@ -65,6 +74,10 @@ pub async fn run(state: &api::AppState, command: AdminCommand) -> anyhow::Result
                     .await
                     .map_err(describe)?;
             println!("{secret}");
+        }
+        AdminCommand::SeedBench { users, projects, tasks } => {
+            let summary = crate::seed::seed_bench(&state.db, crate::seed::Sizes { users, projects, tasks }).await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ use platform::Config;
 
 mod admin;
 mod demo;
+mod seed;
 
 #[derive(Parser)]
 #[command(name = "taskforge", version, about = "Task management and analytics for teams")]

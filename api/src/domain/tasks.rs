@@ -11,8 +11,8 @@ use entities::tables::{labels, projects, statuses, task_assignees, task_labels, 
 use entities::{Permission, Scope};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -92,7 +92,6 @@ pub async fn views(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
     let project_ids: HashSet<Uuid> = rows.iter().map(|t| t.project_id).collect();
     let keys: HashMap<Uuid, String> = scope
         .find::<projects::Entity>()
@@ -105,6 +104,17 @@ pub async fn views(
         .await?
         .into_iter()
         .collect();
+    views_with_keys(db, scope, rows, &keys).await
+}
+
+/// [`views`] when the caller already has the project keys.
+async fn views_with_keys(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    rows: Vec<tasks::Model>,
+    keys: &HashMap<Uuid, String>,
+) -> Result<Vec<TaskView>, AppError> {
+    let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
     let mut assignees: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for a in scope
         .find::<task_assignees::Entity>()
@@ -136,8 +146,16 @@ pub async fn views(
         .collect())
 }
 
-async fn view(db: &impl ConnectionTrait, scope: &Scope, task: tasks::Model) -> Result<TaskView, AppError> {
-    Ok(views(db, scope, vec![task]).await?.pop().expect("one row in, one view out"))
+/// The view of a task of `project`, which the caller has loaded already (every lookup goes through [`find`]), so the
+/// project key costs no query: a single-task read or write then loads only the assignees and labels.
+async fn view(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    task: tasks::Model,
+    project: &projects::Model,
+) -> Result<TaskView, AppError> {
+    let keys = HashMap::from([(project.id, project.key.clone())]);
+    Ok(views_with_keys(db, scope, vec![task], &keys).await?.pop().expect("one row in, one view out"))
 }
 
 /// Resolves a task reference, a UUID or `KEY-42`, to a task in a project the actor sees; 404 otherwise.
@@ -171,8 +189,8 @@ pub async fn find(
 
 /// A task as the actor sees it.
 pub async fn get(db: &impl ConnectionTrait, scope: &Scope, reference: &str) -> Result<TaskView, AppError> {
-    let (task, _) = find(db, scope, reference).await?;
-    view(db, scope, task).await
+    let (task, project) = find(db, scope, reference).await?;
+    view(db, scope, task, &project).await
 }
 
 /// Input of a new task.
@@ -335,6 +353,9 @@ async fn end_of_column(
 }
 
 async fn add_watchers(tx: &impl ConnectionTrait, scope: &Scope, task_id: Uuid, users: &[Uuid]) -> Result<(), AppError> {
+    if users.is_empty() {
+        return Ok(());
+    }
     let existing: HashSet<Uuid> = scope
         .find::<watchers::Entity>()
         .filter(watchers::Column::TaskId.eq(task_id))
@@ -345,39 +366,62 @@ async fn add_watchers(tx: &impl ConnectionTrait, scope: &Scope, task_id: Uuid, u
         .await?
         .into_iter()
         .collect();
+    let missing: Vec<Uuid> = users.iter().copied().filter(|u| !existing.contains(u)).collect();
+    insert_watchers(tx, scope, task_id, &missing).await
+}
+
+/// Adds watchers to a task that has none of them yet (a new task, or the difference computed by `add_watchers`).
+async fn insert_watchers(
+    tx: &impl ConnectionTrait,
+    scope: &Scope,
+    task_id: Uuid,
+    users: &[Uuid],
+) -> Result<(), AppError> {
     let now = entities::now();
-    for user in dedup(users) {
-        if !existing.contains(&user) {
-            watchers::ActiveModel {
-                task_id: Set(task_id),
-                user_id: Set(user),
-                org_id: Set(scope.org_id()),
-                created_at: Set(now),
-            }
-            .insert(tx)
-            .await?;
-        }
-    }
+    let rows = dedup(users).into_iter().map(|user| watchers::ActiveModel {
+        task_id: Set(task_id),
+        user_id: Set(user),
+        org_id: Set(scope.org_id()),
+        created_at: Set(now),
+    });
+    watchers::Entity::insert_many(rows).exec_without_returning(tx).await?;
     Ok(())
 }
 
 async fn set_assignees(tx: &impl ConnectionTrait, scope: &Scope, task_id: Uuid, ids: &[Uuid]) -> Result<(), AppError> {
     scope.delete_many::<task_assignees::Entity>().filter(task_assignees::Column::TaskId.eq(task_id)).exec(tx).await?;
-    for id in ids {
-        task_assignees::ActiveModel { task_id: Set(task_id), user_id: Set(*id), org_id: Set(scope.org_id()) }
-            .insert(tx)
-            .await?;
-    }
+    insert_assignees(tx, scope, task_id, ids).await
+}
+
+/// Assigns a task that has no assignees yet; `ids` are distinct.
+async fn insert_assignees(
+    tx: &impl ConnectionTrait,
+    scope: &Scope,
+    task_id: Uuid,
+    ids: &[Uuid],
+) -> Result<(), AppError> {
+    let rows = ids.iter().map(|id| task_assignees::ActiveModel {
+        task_id: Set(task_id),
+        user_id: Set(*id),
+        org_id: Set(scope.org_id()),
+    });
+    task_assignees::Entity::insert_many(rows).exec_without_returning(tx).await?;
     Ok(())
 }
 
 async fn set_labels(tx: &impl ConnectionTrait, scope: &Scope, task_id: Uuid, ids: &[Uuid]) -> Result<(), AppError> {
     scope.delete_many::<task_labels::Entity>().filter(task_labels::Column::TaskId.eq(task_id)).exec(tx).await?;
-    for id in ids {
-        task_labels::ActiveModel { task_id: Set(task_id), label_id: Set(*id), org_id: Set(scope.org_id()) }
-            .insert(tx)
-            .await?;
-    }
+    insert_labels(tx, scope, task_id, ids).await
+}
+
+/// Labels a task that has no labels yet; `ids` are distinct.
+async fn insert_labels(tx: &impl ConnectionTrait, scope: &Scope, task_id: Uuid, ids: &[Uuid]) -> Result<(), AppError> {
+    let rows = ids.iter().map(|id| task_labels::ActiveModel {
+        task_id: Set(task_id),
+        label_id: Set(*id),
+        org_id: Set(scope.org_id()),
+    });
+    task_labels::Entity::insert_many(rows).exec_without_returning(tx).await?;
     Ok(())
 }
 
@@ -464,8 +508,9 @@ pub async fn create(
     }
     .insert(&tx)
     .await?;
-    set_assignees(&tx, scope, task.id, &assignee_ids).await?;
-    set_labels(&tx, scope, task.id, &label_ids).await?;
+    // The task is brand new: nothing to replace, so the links are inserted without deleting first.
+    insert_assignees(&tx, scope, task.id, &assignee_ids).await?;
+    insert_labels(&tx, scope, task.id, &label_ids).await?;
     let view = TaskView { task, project_key: project.key.clone(), assignee_ids, label_ids };
     outbox::record(
         &tx,
@@ -482,7 +527,7 @@ pub async fn create(
     // The creator and the assignees follow the task.
     let mut watching = vec![scope.user_id()];
     watching.extend(&view.assignee_ids);
-    add_watchers(&tx, scope, view.task.id, &watching).await?;
+    insert_watchers(&tx, scope, view.task.id, &watching).await?;
     tx.commit().await?;
     Ok(view)
 }
@@ -563,7 +608,7 @@ pub async fn update(
         return Err(AppError::conflict("task_deleted", "the task is deleted; restore it first"));
     }
     check_version(&task, expected_version)?;
-    let before = view(db, scope, task.clone()).await?;
+    let before = view(db, scope, task.clone(), &project).await?;
     let mut v = Validator::new();
     let mut active: tasks::ActiveModel = Default::default();
     let mut changes = Map::new();
@@ -672,7 +717,7 @@ pub async fn update(
         },
     )
     .await?;
-    let after = view(&tx, scope, saved).await?;
+    let after = view(&tx, scope, saved, &project).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -696,7 +741,7 @@ pub async fn set_deleted(
     ensure_not_archived(&project)?;
     check_version(&task, expected_version)?;
     if task.deleted_at.is_some() == deleted {
-        return view(db, scope, task).await;
+        return view(db, scope, task, &project).await;
     }
     let tx = db.begin().await?;
     let active = tasks::ActiveModel { deleted_at: Set(deleted.then(entities::now)), ..Default::default() };
@@ -713,7 +758,7 @@ pub async fn set_deleted(
         },
     )
     .await?;
-    let after = view(&tx, scope, saved).await?;
+    let after = view(&tx, scope, saved, &project).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -822,7 +867,7 @@ pub async fn move_on_board(
         },
     )
     .await?;
-    let after_view = view(&tx, scope, saved).await?;
+    let after_view = view(&tx, scope, saved, &project).await?;
     tx.commit().await?;
     Ok(after_view)
 }
