@@ -362,6 +362,8 @@ pub async fn seed_bench(db: &DatabaseConnection, sizes: Sizes) -> anyhow::Result
                     task_id: Set(id),
                     user_id: Set(*user_id),
                     org_id: Set(org_id),
+                    project_id: Set(Some(seeded[p].id)),
+                    status_id: Set(Some(status_id)),
                 });
             }
             let label_count = match rng.random_range(0..10) {

@@ -12,7 +12,6 @@
 pub mod labels;
 pub mod statuses;
 
-use chrono::Utc;
 use entities::tables::{
     comments, labels as label_rows, memberships, project_members, projects, statuses as status_rows, task_assignees,
     task_labels, tasks, users, watchers,
@@ -202,7 +201,7 @@ pub async fn create(db: &DatabaseConnection, scope: &Scope, input: NewProject) -
     if existing.is_some() {
         return Err(key_taken());
     }
-    let now = Utc::now();
+    let now = entities::now();
     let project = projects::ActiveModel {
         id: Set(entities::new_id()),
         org_id: Set(scope.org_id()),
@@ -293,7 +292,7 @@ pub async fn update(
     if changes.is_empty() {
         return Ok(project);
     }
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(entities::now());
     let project = active.update(&tx).await?;
     outbox::record(&tx, event(scope, "project.updated", "project", project.id, json!({ "changes": changes }))).await?;
     tx.commit().await?;
@@ -313,7 +312,7 @@ pub async fn set_archived(
     if project.archived_at.is_some() == archived {
         return Ok(project);
     }
-    let now = Utc::now();
+    let now = entities::now();
     let mut active: projects::ActiveModel = project.into();
     active.archived_at = Set(archived.then_some(now));
     active.updated_at = Set(now);
@@ -417,7 +416,7 @@ pub async fn add_member(
         project_id: Set(project_id),
         user_id: Set(user_id),
         org_id: Set(scope.org_id()),
-        created_at: Set(Utc::now()),
+        created_at: Set(entities::now()),
     }
     .insert(&tx)
     .await

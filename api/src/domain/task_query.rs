@@ -267,7 +267,7 @@ pub async fn list(db: &impl ConnectionTrait, scope: &Scope, params: ListParams) 
         query.filter(tasks::Column::DeletedAt.is_null())
     };
     if !status_ids.is_empty() {
-        query = query.filter(tasks::Column::StatusId.is_in(status_ids));
+        query = query.filter(tasks::Column::StatusId.is_in(status_ids.clone()));
     }
     if !categories.is_empty() {
         let mut sub = Query::select();
@@ -282,13 +282,25 @@ pub async fn list(db: &impl ConnectionTrait, scope: &Scope, params: ListParams) 
         sub.column(task_assignees::Column::TaskId)
             .from(task_assignees::Entity)
             .and_where(task_assignees::Column::OrgId.eq(scope.org_id()));
+        // Assignment rows carry their task's project and status (migration 000003): narrowing by them turns the
+        // assignee filter into one short index range.
+        let narrow = |sub: &mut sea_orm::sea_query::SelectStatement| {
+            if let Some(p) = params.project_id {
+                sub.and_where(task_assignees::Column::ProjectId.eq(p));
+            }
+            if !status_ids.is_empty() {
+                sub.and_where(task_assignees::Column::StatusId.is_in(status_ids.clone()));
+            }
+        };
         match a {
             AssigneeFilter::Me => {
                 sub.and_where(task_assignees::Column::UserId.eq(scope.user_id()));
+                narrow(&mut sub);
                 query = query.filter(tasks::Column::Id.in_subquery(sub));
             }
             AssigneeFilter::User(u) => {
                 sub.and_where(task_assignees::Column::UserId.eq(u));
+                narrow(&mut sub);
                 query = query.filter(tasks::Column::Id.in_subquery(sub));
             }
             AssigneeFilter::Nobody => query = query.filter(tasks::Column::Id.not_in_subquery(sub)),

@@ -388,22 +388,40 @@ async fn insert_watchers(
     Ok(())
 }
 
-async fn set_assignees(tx: &impl ConnectionTrait, scope: &Scope, task_id: Uuid, ids: &[Uuid]) -> Result<(), AppError> {
-    scope.delete_many::<task_assignees::Entity>().filter(task_assignees::Column::TaskId.eq(task_id)).exec(tx).await?;
-    insert_assignees(tx, scope, task_id, ids).await
+async fn set_assignees(
+    tx: &impl ConnectionTrait,
+    scope: &Scope,
+    task: &tasks::Model,
+    ids: &[Uuid],
+) -> Result<(), AppError> {
+    scope.delete_many::<task_assignees::Entity>().filter(task_assignees::Column::TaskId.eq(task.id)).exec(tx).await?;
+    insert_assignees(tx, scope, task, ids).await
+}
+
+/// Keeps the status copied onto the task's assignment rows in step (see migration 000003).
+async fn sync_assignee_status(tx: &impl ConnectionTrait, scope: &Scope, task: &tasks::Model) -> Result<(), AppError> {
+    scope
+        .update_many::<task_assignees::Entity>()
+        .col_expr(task_assignees::Column::StatusId, Expr::value(task.status_id))
+        .filter(task_assignees::Column::TaskId.eq(task.id))
+        .exec(tx)
+        .await?;
+    Ok(())
 }
 
 /// Assigns a task that has no assignees yet; `ids` are distinct.
 async fn insert_assignees(
     tx: &impl ConnectionTrait,
     scope: &Scope,
-    task_id: Uuid,
+    task: &tasks::Model,
     ids: &[Uuid],
 ) -> Result<(), AppError> {
     let rows = ids.iter().map(|id| task_assignees::ActiveModel {
-        task_id: Set(task_id),
+        task_id: Set(task.id),
         user_id: Set(*id),
         org_id: Set(scope.org_id()),
+        project_id: Set(Some(task.project_id)),
+        status_id: Set(Some(task.status_id)),
     });
     task_assignees::Entity::insert_many(rows).exec_without_returning(tx).await?;
     Ok(())
@@ -509,7 +527,7 @@ pub async fn create(
     .insert(&tx)
     .await?;
     // The task is brand new: nothing to replace, so the links are inserted without deleting first.
-    insert_assignees(&tx, scope, task.id, &assignee_ids).await?;
+    insert_assignees(&tx, scope, &task, &assignee_ids).await?;
     insert_labels(&tx, scope, task.id, &label_ids).await?;
     let view = TaskView { task, project_key: project.key.clone(), assignee_ids, label_ids };
     outbox::record(
@@ -697,8 +715,11 @@ pub async fn update(
     }
     let tx = db.begin().await?;
     let saved = save_versioned(&tx, scope, &task, active).await?;
+    if saved.status_id != task.status_id {
+        sync_assignee_status(&tx, scope, &saved).await?;
+    }
     if let Some(ids) = &assignees {
-        set_assignees(&tx, scope, task.id, ids).await?;
+        set_assignees(&tx, scope, &saved, ids).await?;
         let added: Vec<Uuid> = ids.iter().filter(|id| !before.assignee_ids.contains(id)).copied().collect();
         add_watchers(&tx, scope, task.id, &added).await?;
     }
@@ -852,6 +873,9 @@ pub async fn move_on_board(
         }
     }
     let saved = save_versioned(&tx, scope, &task, active).await?;
+    if saved.status_id != task.status_id {
+        sync_assignee_status(&tx, scope, &saved).await?;
+    }
     let mut changes = Map::new();
     change(&mut changes, "status_id", json!(task.status_id), json!(status.id));
     change(&mut changes, "position", json!(task.position), json!(position));

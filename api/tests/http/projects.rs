@@ -448,7 +448,10 @@ both_backends! {
         let now = Utc::now();
         for n in 1..=2 {
             let task = insert_task(&app, t.org, t.project, t.status, n, t.owner.id).await;
-            task_assignees::ActiveModel { task_id: Set(task), user_id: Set(t.owner.id), org_id: Set(t.org) }
+            task_assignees::ActiveModel {
+                task_id: Set(task), user_id: Set(t.owner.id), org_id: Set(t.org),
+                project_id: Set(Some(t.project)), status_id: Set(Some(t.status)),
+            }
                 .insert(&app.db).await.unwrap();
             task_labels::ActiveModel { task_id: Set(task), label_id: Set(t.label), org_id: Set(t.org) }
                 .insert(&app.db).await.unwrap();

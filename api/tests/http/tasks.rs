@@ -325,6 +325,41 @@ both_backends! {
         app.get(&format!("/orgs/{org}/projects/{web}/tasks?overdue=maybe"), &ann).await.expect_problem(400, "bad_request");
     }
 
+    async fn assignee_board_filters_follow_every_status_change(app: TestApp) {
+        let ann = app.user("ann").await;
+        let bob = app.user("bob").await;
+        let org = app.org(&ann, "Acme").await;
+        app.add_member(org, &ann, &bob, "member").await;
+        let (web, statuses) = app.project(org, &ann, "WEB").await;
+        let (todo, doing, done) =
+            (status_id(&statuses, "Todo"), status_id(&statuses, "In progress"), status_id(&statuses, "Done"));
+        let t = app.task(org, web, &ann, json!({"assignee_ids": [ann.id]})).await;
+        let id = t.id();
+        let count = |user: String, status: String| {
+            let app = &app;
+            let ann = &ann;
+            async move {
+                let r = app.get(&format!("/orgs/{org}/projects/{web}/tasks?assignee={user}&status={status}"), ann).await;
+                r.expect(200)["items"].as_array().unwrap().len()
+            }
+        };
+        assert_eq!(count("me".into(), todo.clone()).await, 1);
+        app.patch(&format!("/orgs/{org}/tasks/{id}"), &ann, json!({"status_id": doing})).await.expect(200);
+        assert_eq!(count("me".into(), todo.clone()).await, 0);
+        assert_eq!(count("me".into(), doing.clone()).await, 1);
+        app.post(&format!("/orgs/{org}/tasks/{id}/move"), &ann, json!({"status_id": done, "version": 2})).await.expect(200);
+        assert_eq!(count("me".into(), doing.clone()).await, 0);
+        assert_eq!(count("me".into(), done.clone()).await, 1);
+        app.delete(&format!("/orgs/{org}/projects/{web}/statuses/{done}?move_to={todo}"), &ann).await.expect(204);
+        assert_eq!(count("me".into(), todo.clone()).await, 1);
+        app.patch(&format!("/orgs/{org}/tasks/{id}"), &ann, json!({"assignee_ids": [bob.id]})).await.expect(200);
+        assert_eq!(count("me".into(), todo.clone()).await, 0);
+        assert_eq!(count(bob.id.to_string(), todo.clone()).await, 1);
+        // The org-wide list narrows the same way.
+        let r = app.get(&format!("/orgs/{org}/tasks?assignee={}&status={todo}", bob.id), &ann).await;
+        assert_eq!(r.expect(200)["items"].as_array().unwrap().len(), 1);
+    }
+
     async fn comments_are_edited_and_deleted_only_by_their_author(app: TestApp) {
         let ann = app.user("ann").await;
         let bob = app.user("bob").await;

@@ -4,12 +4,17 @@ use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_core;
 mod m20261125_000002_tenant_task_indexes;
+mod m20261125_000003_assignee_board_columns;
 
 /// Runs the project's migrations in order.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_core::Migration), Box::new(m20261125_000002_tenant_task_indexes::Migration)]
+        vec![
+            Box::new(m20261125_000001_core::Migration),
+            Box::new(m20261125_000002_tenant_task_indexes::Migration),
+            Box::new(m20261125_000003_assignee_board_columns::Migration),
+        ]
     }
 }

@@ -10,6 +10,10 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub user_id: Uuid,
     pub org_id: Uuid,
+    /// Copy of the task's project, for the assignee board index (migration 000003).
+    pub project_id: Option<Uuid>,
+    /// Copy of the task's status, kept in step on every status change.
+    pub status_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

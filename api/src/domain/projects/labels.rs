@@ -3,7 +3,6 @@
 //!
 //! Names are compared case-insensitively in code, not only by the `(project_id, name)` unique index, because that
 //! index is case-sensitive on SQLite and case-insensitive under MariaDB's collation: both backends must agree.
-use chrono::Utc;
 use entities::tables::{labels, task_labels};
 use entities::Scope;
 use sea_orm::{
@@ -122,7 +121,7 @@ pub async fn create(
         project_id: Set(project_id),
         name: Set(name),
         color: Set(color.as_str().to_owned()),
-        created_at: Set(Utc::now()),
+        created_at: Set(entities::now()),
     }
     .insert(&tx)
     .await

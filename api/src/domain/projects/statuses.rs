@@ -6,7 +6,7 @@
 //! tasks between statuses, or changes a category across that line, it maintains the timestamp and bumps each
 //! affected task's `version` and `updated_at` like any other change to the task.
 use chrono::{DateTime, Utc};
-use entities::tables::{statuses, tasks};
+use entities::tables::{statuses, task_assignees, tasks};
 use entities::Scope;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
@@ -164,6 +164,14 @@ async fn move_tasks(
         .filter(tasks::Column::StatusId.eq(from))
         .exec(tx)
         .await?;
+    // The assignment rows carry a copy of the status (migration 000003).
+    scope
+        .update_many::<task_assignees::Entity>()
+        .col_expr(task_assignees::Column::StatusId, Expr::value(to.id))
+        .filter(task_assignees::Column::ProjectId.eq(project_id))
+        .filter(task_assignees::Column::StatusId.eq(from))
+        .exec(tx)
+        .await?;
     Ok(result.rows_affected)
 }
 
@@ -221,7 +229,7 @@ pub async fn create(
         name: Set(name),
         category: Set(category.as_str().to_owned()),
         position: Set(position),
-        created_at: Set(Utc::now()),
+        created_at: Set(entities::now()),
     }
     .insert(&tx)
     .await?;
@@ -272,7 +280,7 @@ pub async fn update(
     let updated = active.update(&tx).await?;
     if StatusCategory::is_completed(&status.category) != StatusCategory::is_completed(&updated.category) {
         // The tasks in this status just became (or stopped being) completed.
-        let now = Utc::now();
+        let now = entities::now();
         scope
             .update_many::<tasks::Entity>()
             .col_expr(tasks::Column::CompletedAt, completed_at_in(&updated.category, now))
@@ -320,7 +328,7 @@ pub async fn delete(
         .filter(tasks::Column::StatusId.eq(status_id))
         .count(&tx)
         .await?;
-    let now = Utc::now();
+    let now = entities::now();
     let moved = match (&target, in_use) {
         (_, 0) => 0,
         (Some(target), _) => move_tasks(&tx, scope, project_id, status_id, target, now).await?,
