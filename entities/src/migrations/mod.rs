@@ -3,12 +3,13 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_core;
+mod m20261125_000010_jobs;
 
 /// Runs the project's migrations in order.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_core::Migration)]
+        vec![Box::new(m20261125_000001_core::Migration), Box::new(m20261125_000010_jobs::Migration)]
     }
 }
