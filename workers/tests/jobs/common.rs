@@ -149,6 +149,12 @@ impl RunningRuntime {
         let _ = self.stop.send(true);
     }
 
+    /// Kills the runtime without a drain, like SIGKILL: its running jobs stop and their leases are left to expire.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+
     /// Signals shutdown and waits for the drain.
     pub async fn stop(self) -> DrainReport {
         self.signal();

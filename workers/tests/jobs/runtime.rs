@@ -1,12 +1,13 @@
-//! The worker runtime: retries, dead letters, poison, shutdown, and idempotent handling of duplicates.
+//! The worker runtime: retries, dead letters, poison, crashes, shutdown, and idempotent handling of duplicates.
+#![allow(clippy::disallowed_methods)] // the test inspects the outbox and processed_jobs across orgs
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use entities::tables::outbox;
+use entities::tables::{outbox, processed_jobs};
 use platform::jobs::{Envelope, Job, OutgoingMessage, Pool, Queue};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use tokio::sync::Semaphore;
 use workers::{handler_fn, EventSink, HandlerError, PublishEventHandler, Registry};
 
@@ -262,5 +263,57 @@ both_backends! {
         running.stop().await;
         assert_eq!(sink.0.load(Ordering::SeqCst), 1, "published once");
         assert!(t.queue.failed_list(None, 10).await.unwrap().is_empty(), "the duplicate is a success, not a failure");
+    }
+
+    async fn a_job_of_a_killed_worker_reappears_after_its_visibility_timeout_and_completes_once(t: TestDb) {
+        let started = Arc::new(AtomicUsize::new(0));
+        let completed = Arc::new(AtomicUsize::new(0));
+        let (s, c) = (started.clone(), completed.clone());
+        let registry = Registry::new().register("noop", handler_fn(move |env| {
+            let (s, c) = (s.clone(), c.clone());
+            async move {
+                s.fetch_add(1, Ordering::SeqCst);
+                if env.attempt == 1 {
+                    // The first worker dies while it is here.
+                    std::future::pending::<()>().await;
+                }
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        }));
+        let doomed = t.start(registry.clone(), fast_options(1));
+        t.enqueue_noops(&["survivor"]).await;
+        eventually(WAIT, "the first attempt to start", || async { started.load(Ordering::SeqCst) == 1 }).await;
+        doomed.kill().await;
+        let killed_at = Instant::now();
+        let rescuer = t.start(registry, fast_options(1));
+        eventually(WAIT, "the job to complete elsewhere", || queue_is_empty(&t)).await;
+        assert!(killed_at.elapsed() >= Duration::from_millis(200), "not before the lease expired");
+        rescuer.stop().await;
+        assert_eq!(completed.load(Ordering::SeqCst), 1);
+        assert_eq!(started.load(Ordering::SeqCst), 2);
+    }
+
+    async fn the_outbox_is_published_end_to_end_by_the_composed_workers(t: TestDb) {
+        let org_id = entities::new_id();
+        let ids = [insert_outbox_row(&t, org_id).await, insert_outbox_row(&t, org_id).await];
+        let workers = workers::Workers::start(&t.db, t.port(), workers::WorkersConfig {
+            pools: vec![Pool::Notifications],
+            concurrency: Some(2),
+            relay: true,
+        });
+        eventually(WAIT, "both events to be processed", || async {
+            let processed = processed_jobs::Entity::find()
+                .filter(processed_jobs::Column::Id.is_in(ids))
+                .count(&t.db)
+                .await
+                .unwrap();
+            processed == 2 && queue_is_empty(&t).await
+        })
+        .await;
+        workers.shutdown().await;
+        let unpublished =
+            outbox::Entity::find().filter(outbox::Column::PublishedAt.is_null()).count(&t.db).await.unwrap();
+        assert_eq!(unpublished, 0);
     }
 }
