@@ -151,7 +151,14 @@ impl DbQueue {
         for (col, expr) in changes {
             update = update.col_expr(col, expr);
         }
-        Ok(update.exec(&self.db).await?.rows_affected == 1)
+        let mut conflicts = 0;
+        loop {
+            match update.clone().exec(&self.db).await {
+                Ok(done) => return Ok(done.rows_affected == 1),
+                Err(e) if crate::db::is_lock_conflict(&e) && conflicts < 3 => conflicts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     fn failed(row: failed_jobs::Model) -> Result<FailedJob, QueueError> {
@@ -231,12 +238,19 @@ impl Queue for DbQueue {
     }
 
     async fn ack(&self, lease: &Lease) -> Result<bool, QueueError> {
-        let deleted = jobs::Entity::delete_many()
+        let delete = jobs::Entity::delete_many()
             .filter(jobs::Column::Id.eq(lease.message_id))
-            .filter(jobs::Column::LeaseToken.eq(lease.token))
-            .exec(&self.db)
-            .await?;
-        Ok(deleted.rows_affected == 1)
+            .filter(jobs::Column::LeaseToken.eq(lease.token));
+        // A single statement picked as a deadlock victim changed nothing, so running it again is safe; giving up
+        // would only mean a redelivery.
+        let mut conflicts = 0;
+        loop {
+            match delete.clone().exec(&self.db).await {
+                Ok(done) => return Ok(done.rows_affected == 1),
+                Err(e) if crate::db::is_lock_conflict(&e) && conflicts < 3 => conflicts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     async fn retry_later(&self, lease: &Lease, delay: Duration, error: &str) -> Result<bool, QueueError> {
@@ -274,6 +288,16 @@ impl Queue for DbQueue {
         let Some(row) = row else {
             return Ok(false);
         };
+        // Delete by lease first: if another worker claimed the message since the read, the token no longer matches
+        // and this holder must not dead-letter it.
+        let deleted = jobs::Entity::delete_many()
+            .filter(jobs::Column::Id.eq(row.id))
+            .filter(jobs::Column::LeaseToken.eq(lease.token))
+            .exec(&tx)
+            .await?;
+        if deleted.rows_affected != 1 {
+            return Ok(false);
+        }
         failed_jobs::Entity::insert(failed_jobs::ActiveModel {
             id: Set(row.id),
             pool: Set(row.pool),
@@ -287,7 +311,6 @@ impl Queue for DbQueue {
         })
         .exec_without_returning(&tx)
         .await?;
-        jobs::Entity::delete_by_id(row.id).exec(&tx).await?;
         tx.commit().await?;
         Ok(true)
     }
