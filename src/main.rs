@@ -1,12 +1,15 @@
 //! The `taskforge` binary: one executable for every role. `serve` runs everything in one process on embedded
-//! defaults; `api` runs the HTTP API alone (production); `migrate`, `openapi` and `admin` are operator tools.
+//! defaults; `api` runs the HTTP API alone and `worker` one job pool (production); `migrate`, `openapi`, `jobs` and
+//! `admin` are operator tools.
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use platform::Config;
 
 mod admin;
 mod demo;
+mod jobs_cli;
 mod seed;
+mod worker_cli;
 
 #[derive(Parser)]
 #[command(name = "taskforge", version, about = "Task management and analytics for teams")]
@@ -32,6 +35,13 @@ enum Command {
         /// Write to this file instead of standard output.
         #[arg(long)]
         output: Option<std::path::PathBuf>,
+    },
+    /// Run one worker pool and an outbox relay (production); SIGTERM drains.
+    Worker(worker_cli::WorkerArgs),
+    /// Inspect and steer the job queues: stats, dead letters, retry, purge.
+    Jobs {
+        #[command(subcommand)]
+        command: jobs_cli::JobsCommand,
     },
     /// Operator commands.
     Admin {
@@ -67,6 +77,8 @@ async fn main() -> anyhow::Result<()> {
             platform::db::migrate(&db).await?;
             admin::run(&api::AppState::new(db, config), command).await
         }
+        Command::Worker(args) => worker_cli::run(config, args).await,
+        Command::Jobs { command } => jobs_cli::run(config, command).await,
         Command::Openapi { .. } => unreachable!("handled before configuration is loaded"),
     }
 }
@@ -78,6 +90,7 @@ async fn serve(config: Config, demo: bool, embedded: bool) -> anyhow::Result<()>
     }
     let addr = config.http_addr;
     let public_url = config.public_url.clone();
+    let workers = if embedded { Some(worker_cli::start_embedded(&config, &db)?) } else { None };
     let state = api::AppState::new(db, config);
     if demo {
         let login = demo::seed(&state).await.context("seeding the demo data")?;
@@ -92,6 +105,9 @@ async fn serve(config: Config, demo: bool, embedded: bool) -> anyhow::Result<()>
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     app.stop().await?;
+    if let Some(workers) = workers {
+        workers.shutdown().await;
+    }
     Ok(())
 }
 

@@ -62,3 +62,28 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbSetupError
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbSetupError> {
     entities::Migrator::up(db, None).await.map_err(DbSetupError::Migrate)
 }
+
+/// Starts a transaction for claiming rows of a work queue (`SELECT … FOR UPDATE SKIP LOCKED`, then UPDATE).
+///
+/// On MySQL it runs at READ COMMITTED: under the default REPEATABLE READ, InnoDB keeps the locks of every row a
+/// locking read *examined*, not only those it returned, so concurrent claimers and acks deadlock on rows that none
+/// of them wanted. SQLite ignores the level (it has one writer).
+pub async fn begin_claim(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{DbBackend, IsolationLevel, TransactionTrait};
+    match db.get_database_backend() {
+        DbBackend::MySql => db.begin_with_config(Some(IsolationLevel::ReadCommitted), None).await,
+        _ => db.begin().await,
+    }
+}
+
+/// Whether `e` is a lock conflict the database resolved by aborting this statement or transaction (MySQL deadlock,
+/// SQLSTATE 40001, or a lock wait timeout), so running the same work again is the right response.
+pub fn is_lock_conflict(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let (DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err))) = e else {
+        return false;
+    };
+    err.as_database_error().is_some_and(|d| {
+        d.code().is_some_and(|c| c == "40001") || d.message().starts_with("Lock wait timeout exceeded")
+    })
+}

@@ -1,7 +1,9 @@
 //! What the API, the workers and the CLI share below the domain: configuration, telemetry and the database
-//! connection. Ports to cloud services (queue, storage, mail, events, bus, scanner) join here as they are built.
+//! connection, the job contract and the queue port. Ports to other services (storage, mail, events, bus, scanner)
+//! join here as they are built.
 pub mod config;
 pub mod db;
+pub mod jobs;
 pub mod telemetry;
 
 pub use config::{Config, ConfigError};

@@ -1,1 +1,105 @@
-//! placeholder
+//! Workers: the runtime that drains a pool's queue ([`Runtime`]), the job handlers, and the outbox relay.
+//!
+//! A handler is a small async function from an envelope to a result; the runtime owns leases, retries, timeouts,
+//! dead letters, metrics and the drain on shutdown. [`Workers::start`] composes one runtime per pool, the outbox
+//! relay and the queue gauges: `taskforge worker --pool NAME` starts one pool, `taskforge serve` all of them.
+//! This crate depends on `platform` and `entities`, never on `api`.
+pub mod handler;
+pub mod idempotency;
+pub mod outbox_relay;
+pub mod publish_event;
+pub mod runtime;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use platform::jobs::{Pool, Queue};
+use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use handler::{handler_fn, Handler, HandlerError, Registry};
+pub use idempotency::mark_processed_once;
+pub use outbox_relay::OutboxRelay;
+pub use publish_event::{EventSink, LogSink, PublishEventHandler};
+pub use runtime::{DrainReport, Runtime, RuntimeOptions};
+
+/// The handlers of every job type, wired to their dependencies.
+pub fn registry(db: &DatabaseConnection) -> Registry {
+    Registry::new()
+        .register("noop", handler_fn(|_| async { Ok(()) }))
+        .register("publish_event", PublishEventHandler::new(db.clone(), Arc::new(LogSink)))
+}
+
+/// Updates the queue gauges (`taskforge_queue_depth`, `taskforge_queue_in_flight`,
+/// `taskforge_queue_dead_letters`, `taskforge_queue_oldest_age_seconds`, per pool) every `every` until shutdown.
+pub async fn report_queue_gauges(queue: Arc<dyn Queue>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match queue.stats().await {
+            Ok(stats) => {
+                for s in stats {
+                    let pool = s.pool.name();
+                    metrics::gauge!("taskforge_queue_depth", "pool" => pool).set(s.depth as f64);
+                    metrics::gauge!("taskforge_queue_in_flight", "pool" => pool).set(s.in_flight as f64);
+                    metrics::gauge!("taskforge_queue_delayed", "pool" => pool).set(s.delayed as f64);
+                    metrics::gauge!("taskforge_queue_dead_letters", "pool" => pool).set(s.dead_letters as f64);
+                    metrics::gauge!("taskforge_queue_oldest_age_seconds", "pool" => pool)
+                        .set(s.oldest_age.as_secs_f64());
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading queue statistics failed"),
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct WorkersConfig {
+    pub pools: Vec<Pool>,
+    /// Overrides every started pool's concurrency.
+    pub concurrency: Option<usize>,
+    /// Also run an outbox relay.
+    pub relay: bool,
+}
+
+/// Running pools, relay and gauges; [`Workers::shutdown`] drains them.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Workers {
+    /// Starts the configured pools on `queue`, with the handlers of [`registry`].
+    pub fn start(db: &DatabaseConnection, queue: Arc<dyn Queue>, config: WorkersConfig) -> Workers {
+        let (stop, shutdown) = watch::channel(false);
+        let registry = Arc::new(registry(db));
+        let mut tasks = JoinSet::new();
+        for pool in config.pools {
+            let mut options = RuntimeOptions::for_pool(pool);
+            if let Some(n) = config.concurrency {
+                options = options.with_concurrency(n);
+            }
+            let runtime = Runtime::new(queue.clone(), registry.clone(), options);
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                runtime.run(shutdown).await;
+            });
+        }
+        if config.relay {
+            tasks.spawn(OutboxRelay::new(db.clone(), queue.clone()).run(shutdown.clone()));
+        }
+        tasks.spawn(report_queue_gauges(queue, Duration::from_secs(15), shutdown));
+        Workers { stop, tasks }
+    }
+
+    /// Signals shutdown and waits for every pool to drain (each within its grace period).
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}

@@ -31,6 +31,7 @@ pub async fn record(tx: &impl ConnectionTrait, event: Event<'_>) -> Result<(), A
         payload: Set(event.payload),
         created_at: Set(entities::now()),
         published_at: Set(None),
+        claimed_until: Set(None),
     }
     .insert(tx)
     .await?;

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261125_000001_core;
 mod m20261125_000002_tenant_task_indexes;
 mod m20261125_000003_assignee_board_columns;
+mod m20261125_000010_jobs;
 
 /// Runs the project's migrations in order.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_core::Migration),
             Box::new(m20261125_000002_tenant_task_indexes::Migration),
             Box::new(m20261125_000003_assignee_board_columns::Migration),
+            Box::new(m20261125_000010_jobs::Migration),
         ]
     }
 }

@@ -1,12 +1,15 @@
 //! One module per table. Tenant tables carry `org_id` and implement [`crate::TenantEntity`].
 pub mod api_tokens;
 pub mod comments;
+pub mod failed_jobs;
 pub mod idempotency_keys;
 pub mod invitations;
+pub mod jobs;
 pub mod labels;
 pub mod memberships;
 pub mod orgs;
 pub mod outbox;
+pub mod processed_jobs;
 pub mod project_members;
 pub mod projects;
 pub mod sessions;

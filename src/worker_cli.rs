@@ -1,0 +1,53 @@
+//! `taskforge worker --pool NAME`: one pool's runtime plus an outbox relay, drained on SIGTERM/SIGINT; and the
+//! in-process pools of `serve`.
+use std::sync::Arc;
+
+use anyhow::bail;
+use platform::config::QueueKind;
+use platform::jobs::{DbQueue, Pool, Queue};
+use platform::Config;
+use sea_orm::DatabaseConnection;
+use workers::{Workers, WorkersConfig};
+
+/// Arguments of `taskforge worker`.
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    /// The pool to run: notifications, images, reports, reminders, scans or scheduler.
+    #[arg(long)]
+    pool: Pool,
+    /// Jobs run at once (default: the pool's setting).
+    #[arg(long)]
+    concurrency: Option<usize>,
+}
+
+/// The configured queue adapter.
+pub fn queue(config: &Config, db: &DatabaseConnection) -> anyhow::Result<Arc<dyn Queue>> {
+    match config.queue {
+        QueueKind::Database => Ok(Arc::new(DbQueue::new(db.clone()))),
+        QueueKind::Sqs => bail!("the SQS queue adapter is not available yet; set TASKFORGE_QUEUE=database"),
+    }
+}
+
+/// Runs one pool until SIGTERM/SIGINT, then drains it.
+pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
+    if args.concurrency == Some(0) {
+        bail!("--concurrency must be at least 1");
+    }
+    let db = platform::db::connect(&config).await?;
+    let queue = queue(&config, &db)?;
+    let workers = Workers::start(
+        &db,
+        queue,
+        WorkersConfig { pools: vec![args.pool], concurrency: args.concurrency, relay: true },
+    );
+    crate::shutdown_signal().await;
+    tracing::info!(pool = args.pool.name(), "shutting down: draining jobs");
+    workers.shutdown().await;
+    Ok(())
+}
+
+/// Starts every pool and the outbox relay inside `serve`.
+pub fn start_embedded(config: &Config, db: &DatabaseConnection) -> anyhow::Result<Workers> {
+    let queue = queue(config, db)?;
+    Ok(Workers::start(db, queue, WorkersConfig { pools: Pool::ALL.to_vec(), concurrency: None, relay: true }))
+}

@@ -1,0 +1,156 @@
+//! Queue semantics: claims, leases, visibility, delays, dead letters and the operator commands.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use platform::jobs::{Envelope, Pool, Queue};
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn stats_of(stats: &[platform::jobs::PoolStats], pool: Pool) -> platform::jobs::PoolStats {
+    stats.iter().find(|s| s.pool == pool).cloned().expect("every pool has stats")
+}
+
+both_backends! {
+    async fn enqueued_jobs_are_claimed_once_and_gone_after_ack(t: TestDb) {
+        let sent = t.enqueue_noops(&["a", "b", "c"]).await;
+        let claimed = t.queue.claim_batch(Pool::Notifications, 10, LONG).await.unwrap();
+        assert_eq!(claimed.len(), 3);
+        let ids: Vec<_> = claimed.iter().map(|m| m.lease.message_id).collect();
+        assert_eq!(ids, sent.iter().map(|e| e.job_id).collect::<Vec<_>>(), "claimed in enqueue order");
+        for (m, env) in claimed.iter().zip(&sent) {
+            assert_eq!(m.receive_count, 1);
+            assert_eq!(&Envelope::decode(&m.body).unwrap(), env);
+        }
+        assert!(t.queue.claim_batch(Pool::Notifications, 10, LONG).await.unwrap().is_empty(), "leased jobs are hidden");
+        assert!(t.queue.claim_batch(Pool::Images, 10, LONG).await.unwrap().is_empty(), "pools are separate");
+        let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
+        assert_eq!((s.depth, s.in_flight), (0, 3));
+        for m in &claimed {
+            assert!(t.queue.ack(&m.lease).await.unwrap());
+        }
+        let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
+        assert_eq!((s.depth, s.in_flight, s.delayed, s.dead_letters), (0, 0, 0, 0));
+    }
+
+    async fn concurrent_claimers_never_get_the_same_job(t: TestDb) {
+        let labels: Vec<String> = (0..200).map(|i| format!("job-{i}")).collect();
+        let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+        t.enqueue_noops(&refs).await;
+        let seen: Arc<Mutex<HashMap<uuid::Uuid, usize>>> = Arc::default();
+        let mut claimers = Vec::new();
+        for _ in 0..4 {
+            let queue = t.port();
+            let seen = seen.clone();
+            claimers.push(tokio::spawn(async move {
+                loop {
+                    let batch = queue.claim_batch(Pool::Notifications, 7, LONG).await.unwrap();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for m in batch {
+                        *seen.lock().unwrap().entry(m.lease.message_id).or_default() += 1;
+                        assert!(queue.ack(&m.lease).await.unwrap(), "a fresh lease acks");
+                    }
+                }
+            }));
+        }
+        for c in claimers {
+            c.await.unwrap();
+        }
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 200, "every job was claimed");
+        assert!(seen.values().all(|n| *n == 1), "no job was claimed twice");
+        let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
+        assert_eq!((s.depth, s.in_flight), (0, 0));
+    }
+
+    async fn an_unacked_job_reappears_after_its_visibility_timeout_with_the_next_attempt(t: TestDb) {
+        let sent = t.enqueue_noops(&["a"]).await;
+        let first = t.queue.claim_batch(Pool::Notifications, 1, LONG).await.unwrap();
+        assert_eq!(first[0].receive_count, 1);
+        t.clock.advance(LONG - Duration::from_secs(1));
+        assert!(t.queue.claim_batch(Pool::Notifications, 1, LONG).await.unwrap().is_empty());
+        t.clock.advance(Duration::from_secs(2));
+        let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
+        assert_eq!((s.depth, s.in_flight), (1, 0), "an expired lease counts as ready");
+        let second = t.queue.claim_batch(Pool::Notifications, 1, LONG).await.unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].lease.message_id, sent[0].job_id);
+        assert_eq!(second[0].receive_count, 2);
+    }
+
+    async fn a_late_ack_after_the_lease_expired_is_ignored(t: TestDb) {
+        t.enqueue_noops(&["a"]).await;
+        let stale = t.queue.claim_batch(Pool::Notifications, 1, LONG).await.unwrap().remove(0);
+        t.clock.advance(LONG + Duration::from_secs(1));
+        let fresh = t.queue.claim_batch(Pool::Notifications, 1, LONG).await.unwrap().remove(0);
+        assert!(!t.queue.ack(&stale.lease).await.unwrap(), "the old holder cannot ack");
+        assert!(!t.queue.extend(&stale.lease, LONG).await.unwrap(), "nor extend");
+        assert!(!t.queue.retry_later(&stale.lease, Duration::ZERO, "late").await.unwrap(), "nor retry");
+        assert!(!t.queue.dead_letter(&stale.lease, "late").await.unwrap(), "nor dead-letter");
+        let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
+        assert_eq!((s.in_flight, s.dead_letters), (1, 0), "the job is still leased to the new holder");
+        assert!(t.queue.extend(&fresh.lease, LONG).await.unwrap());
+        assert!(t.queue.ack(&fresh.lease).await.unwrap());
+    }
+
+    async fn delayed_jobs_are_not_visible_before_their_time(t: TestDb) {
+        let env = Envelope::new(platform::jobs::Job::Noop { label: "later".into() }, None);
+        t.queue.enqueue(std::slice::from_ref(&env), Duration::from_secs(60)).await.unwrap();
+        assert!(t.queue.claim_batch(Pool::Notifications, 10, LONG).await.unwrap().is_empty());
+        let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
+        assert_eq!((s.depth, s.delayed), (0, 1));
+        t.clock.advance(Duration::from_secs(59));
+        assert!(t.queue.claim_batch(Pool::Notifications, 10, LONG).await.unwrap().is_empty());
+        t.clock.advance(Duration::from_secs(2));
+        let claimed = t.queue.claim_batch(Pool::Notifications, 10, LONG).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].lease.message_id, env.job_id);
+    }
+
+    async fn released_jobs_are_ready_at_once_without_spending_an_attempt(t: TestDb) {
+        t.enqueue_noops(&["a"]).await;
+        let m = t.queue.claim_batch(Pool::Notifications, 1, LONG).await.unwrap().remove(0);
+        assert!(t.queue.release(&m.lease).await.unwrap());
+        let again = t.queue.claim_batch(Pool::Notifications, 1, LONG).await.unwrap().remove(0);
+        assert_eq!(again.receive_count, 1);
+    }
+
+    async fn dead_letters_can_be_listed_shown_retried_and_purged(t: TestDb) {
+        let sent = t.enqueue_noops(&["a", "b", "c"]).await;
+        for m in t.queue.claim_batch(Pool::Notifications, 10, LONG).await.unwrap() {
+            assert!(t.queue.dead_letter(&m.lease, "broken").await.unwrap());
+        }
+        let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
+        assert_eq!((s.depth, s.in_flight, s.dead_letters), (0, 0, 3));
+        let list = t.queue.failed_list(Some(Pool::Notifications), 10).await.unwrap();
+        assert_eq!(list.len(), 3);
+        assert!(t.queue.failed_list(Some(Pool::Images), 10).await.unwrap().is_empty());
+        let one = t.queue.failed_show(sent[0].job_id).await.unwrap().expect("dead letter a");
+        assert_eq!((one.reason.as_str(), one.attempts, one.job_type.as_str()), ("broken", 1, "noop"));
+        assert_eq!(Envelope::decode(&one.body).unwrap(), sent[0]);
+
+        assert_eq!(t.queue.retry_failed(Some(sent[0].job_id), None).await.unwrap(), 1);
+        let back = t.queue.claim_batch(Pool::Notifications, 10, LONG).await.unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!((back[0].lease.message_id, back[0].receive_count), (sent[0].job_id, 1));
+        assert!(t.queue.ack(&back[0].lease).await.unwrap());
+
+        assert_eq!(t.queue.retry_failed(None, Some(Pool::Images)).await.unwrap(), 0);
+        assert_eq!(t.queue.retry_failed(None, None).await.unwrap(), 2);
+        for m in t.queue.claim_batch(Pool::Notifications, 10, LONG).await.unwrap() {
+            assert!(t.queue.dead_letter(&m.lease, "still broken").await.unwrap());
+        }
+        assert_eq!(t.queue.purge_failed(Some(Pool::Images)).await.unwrap(), 0);
+        assert_eq!(t.queue.purge_failed(Some(Pool::Notifications)).await.unwrap(), 2);
+        assert!(t.queue.failed_list(None, 10).await.unwrap().is_empty());
+    }
+
+    async fn the_age_of_the_oldest_ready_job_is_reported(t: TestDb) {
+        t.enqueue_noops(&["a"]).await;
+        t.clock.advance(Duration::from_secs(90));
+        let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
+        assert!(s.oldest_age >= Duration::from_secs(90) && s.oldest_age < Duration::from_secs(120), "{s:?}");
+    }
+}
