@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use entities::tables::{labels, projects, statuses, task_assignees, task_labels, tasks, watchers};
+use entities::tables::{labels, projects, task_assignees, task_labels, tasks, watchers};
 use entities::{Permission, Scope};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::access::require;
 use super::outbox::{self, Event};
 use super::project_access::{ensure_not_archived, member_sees, visible_project};
+use super::projects::statuses::statuses_of;
 use crate::error::{text_field, AppError, Validator};
 
 /// Gap between neighbours when a task is appended to a column; moves bisect gaps, so about 50 moves into the same
@@ -206,19 +207,6 @@ pub struct NewTask {
     pub start_at: Option<DateTime<Utc>>,
     pub estimate: Option<i32>,
     pub parent_id: Option<Uuid>,
-}
-
-async fn project_statuses(
-    db: &impl ConnectionTrait,
-    scope: &Scope,
-    project_id: Uuid,
-) -> Result<Vec<statuses::Model>, AppError> {
-    Ok(scope
-        .find::<statuses::Entity>()
-        .filter(statuses::Column::ProjectId.eq(project_id))
-        .order_by_asc(statuses::Column::Position)
-        .all(db)
-        .await?)
 }
 
 fn is_done(category: &str) -> bool {
@@ -464,7 +452,7 @@ pub async fn create(
             Priority::None
         }),
     };
-    let statuses = project_statuses(db, scope, project.id).await?;
+    let statuses = statuses_of(db, scope, project.id).await?;
     let status = match input.status_id {
         Some(id) => statuses.iter().find(|s| s.id == id).cloned().or_else(|| {
             v.push("status_id", "is not a status of this project");
@@ -658,7 +646,7 @@ pub async fn update(
         }
     }
     if let Some(status_id) = patch.status_id {
-        let statuses = project_statuses(db, scope, project.id).await?;
+        let statuses = statuses_of(db, scope, project.id).await?;
         match statuses.iter().find(|s| s.id == status_id) {
             Some(s) if s.id != task.status_id => {
                 change(&mut changes, "status_id", json!(task.status_id), json!(s.id));
@@ -809,42 +797,13 @@ pub async fn move_on_board(
     }
     check_version(&task, Some(mv.version))?;
     let mut v = Validator::new();
-    let statuses = project_statuses(db, scope, project.id).await?;
+    let statuses = statuses_of(db, scope, project.id).await?;
     let status = statuses.iter().find(|s| s.id == mv.status_id).cloned();
     if status.is_none() {
         v.push("status_id", "is not a status of this project");
     }
-    let neighbour = |id: Option<Uuid>, field: &'static str| async move {
-        let Some(id) = id else { return Ok::<_, AppError>(Err(None)) };
-        let n = scope
-            .find::<tasks::Entity>()
-            .filter(tasks::Column::Id.eq(id))
-            .filter(tasks::Column::ProjectId.eq(project.id))
-            .filter(tasks::Column::StatusId.eq(mv.status_id))
-            .filter(tasks::Column::DeletedAt.is_null())
-            .one(db)
-            .await?;
-        Ok(match n {
-            Some(n) if n.id != task.id => Ok(n),
-            _ => Err(Some(field)),
-        })
-    };
-    let after = match neighbour(mv.after_id, "after_id").await? {
-        Ok(n) => Some(n),
-        Err(Some(f)) => {
-            v.push(f, "must be another task in the target column");
-            None
-        }
-        Err(None) => None,
-    };
-    let before = match neighbour(mv.before_id, "before_id").await? {
-        Ok(n) => Some(n),
-        Err(Some(f)) => {
-            v.push(f, "must be another task in the target column");
-            None
-        }
-        Err(None) => None,
-    };
+    let after = neighbour(db, scope, &task, mv.status_id, mv.after_id, "after_id", &mut v).await?;
+    let before = neighbour(db, scope, &task, mv.status_id, mv.before_id, "before_id", &mut v).await?;
     if let (Some(a), Some(b)) = (&after, &before) {
         v.check(a.position < b.position, "before_id", "must be below after_id in the column");
     }
@@ -894,6 +853,37 @@ pub async fn move_on_board(
     let after_view = view(&tx, scope, saved, &project).await?;
     tx.commit().await?;
     Ok(after_view)
+}
+
+/// The card `id` that a move places `task` next to, which must be another live task of the target column; a
+/// missing or misplaced card is reported on `field`.
+async fn neighbour(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    task: &tasks::Model,
+    status_id: Uuid,
+    id: Option<Uuid>,
+    field: &str,
+    v: &mut Validator,
+) -> Result<Option<tasks::Model>, AppError> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let found = scope
+        .find::<tasks::Entity>()
+        .filter(tasks::Column::Id.eq(id))
+        .filter(tasks::Column::ProjectId.eq(task.project_id))
+        .filter(tasks::Column::StatusId.eq(status_id))
+        .filter(tasks::Column::DeletedAt.is_null())
+        .one(db)
+        .await?;
+    match found {
+        Some(n) if n.id != task.id => Ok(Some(n)),
+        _ => {
+            v.push(field, "must be another task in the target column");
+            Ok(None)
+        }
+    }
 }
 
 /// Spreads a column's positions evenly again and returns a free position right after `after_id`.
