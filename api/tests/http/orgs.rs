@@ -1,4 +1,5 @@
 //! Organisations, members, roles and invitations.
+use sea_orm::EntityTrait;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -111,6 +112,26 @@ both_backends! {
         assert_eq!(app.outbox_count("invitation.created").await, 2);
         assert_eq!(app.outbox_count("invitation.accepted").await, 1);
         assert_eq!(app.outbox_count("invitation.revoked").await, 1);
+    }
+
+    async fn an_expired_invitation_cannot_be_accepted(app: TestApp) {
+        let ann = app.user("ann").await;
+        let bob = app.user("bob").await;
+        let org = app.org(&ann, "Acme").await;
+        let inv = app.post(&format!("/orgs/{org}/invitations"), &ann, json!({"email": bob.email, "role": "member"})).await;
+        inv.expect(201);
+        #[allow(clippy::disallowed_methods)] // the test ages the row directly
+        entities::tables::invitations::Entity::update_many()
+            .col_expr(
+                entities::tables::invitations::Column::ExpiresAt,
+                sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
+            )
+            .exec(&app.db)
+            .await
+            .unwrap();
+        app.post("/invitations/accept", &bob, json!({"token": inv.body["token"]})).await
+            .expect_problem(409, "invitation_unusable");
+        app.get(&format!("/orgs/{org}"), &bob).await.expect_problem(404, "org_not_found");
     }
 
     async fn another_orgs_ids_answer_404_on_every_org_route(app: TestApp) {

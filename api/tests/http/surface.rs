@@ -73,3 +73,34 @@ both_backends! {
         assert_eq!(app.count_rows("orgs").await, 1);
     }
 }
+
+/// Every operation of the spec but sign-up and sign-in answers 401 without credentials, with a problem document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_requires_authentication() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let spec: serde_json::Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        if path == "/auth/register" || path == "/auth/login" {
+            continue;
+        }
+        let concrete: String = path
+            .split('/')
+            .map(|seg| match seg {
+                "{task}" => "WEB-1".to_owned(),
+                s if s.starts_with('{') => uuid::Uuid::now_v7().to_string(),
+                s => s.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item.as_object().unwrap().keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
+            let r = app.anonymous(method.clone(), &concrete, body).await;
+            assert_eq!(r.status.as_u16(), 401, "{method} {path}: {}", r.text);
+            r.expect_problem(401, "unauthenticated");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50, "only {checked} operations checked");
+}

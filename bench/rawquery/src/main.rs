@@ -108,7 +108,8 @@ fn main_sql() -> String {
          (SELECT `tasks`.`id` FROM `tasks` WHERE `tasks`.`org_id` = ? AND `tasks`.`project_id` = ? \
          AND `tasks`.`deleted_at` IS NULL AND `tasks`.`status_id` IN (?) AND `tasks`.`id` IN \
          (SELECT `task_id` FROM `task_assignees` WHERE `task_assignees`.`org_id` = ? AND \
-         `task_assignees`.`user_id` = ?) ORDER BY `tasks`.`id` DESC LIMIT ?) AS `page`) ORDER BY `tasks`.`id` DESC"
+         `task_assignees`.`user_id` = ? AND `task_assignees`.`project_id` = ? AND `task_assignees`.`status_id` IN (?)) \
+         ORDER BY `tasks`.`id` DESC LIMIT ?) AS `page`) ORDER BY `tasks`.`id` DESC"
     )
 }
 
@@ -193,6 +194,8 @@ impl Workload {
             .bind(bytes(f.status_id))
             .bind(bytes(self.org_id))
             .bind(bytes(f.user_id))
+            .bind(bytes(f.project_id))
+            .bind(bytes(f.status_id))
             .bind(self.limit + 1)
             .fetch_all(pool)
             .await?;
