@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::project_access::{visible_project, visible_project_ids};
-use super::tasks::{views, Priority, TaskView};
+use super::tasks::{views, views_with_keys, Priority, TaskView};
 use crate::error::{AppError, Validator};
 
 pub const MAX_LIMIT: u64 = 200;
@@ -250,9 +250,11 @@ pub async fn list(db: &impl ConnectionTrait, scope: &Scope, params: ListParams) 
     v.finish()?;
 
     let mut query = scope.find::<tasks::Entity>();
+    let mut known_keys = std::collections::HashMap::new();
     match params.project_id {
         Some(p) => {
-            visible_project(db, scope, p).await?;
+            let project = visible_project(db, scope, p).await?;
+            known_keys.insert(project.id, project.key);
             query = query.filter(tasks::Column::ProjectId.eq(p));
         }
         None => {
@@ -373,5 +375,11 @@ pub async fn list(db: &impl ConnectionTrait, scope: &Scope, params: ListParams) 
     } else {
         None
     };
-    Ok(Page { items: views(db, scope, rows).await?, next_cursor })
+    // A project's list already knows its key; the org-wide list looks the keys up.
+    let items = if known_keys.is_empty() {
+        views(db, scope, rows).await?
+    } else {
+        views_with_keys(db, scope, rows, &known_keys).await?
+    };
+    Ok(Page { items, next_cursor })
 }

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use entities::tables::{labels, projects, task_assignees, task_labels, tasks, watchers};
 use entities::{Permission, Scope};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, UnionType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
@@ -109,32 +109,46 @@ pub async fn views(
 }
 
 /// [`views`] when the caller already has the project keys.
-async fn views_with_keys(
+pub(crate) async fn views_with_keys(
     db: &impl ConnectionTrait,
     scope: &Scope,
     rows: Vec<tasks::Model>,
     keys: &HashMap<Uuid, String>,
 ) -> Result<Vec<TaskView>, AppError> {
-    let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
-    let mut assignees: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    for a in scope
-        .find::<task_assignees::Entity>()
-        .filter(task_assignees::Column::TaskId.is_in(ids.clone()))
-        .order_by_asc(task_assignees::Column::UserId)
-        .all(db)
-        .await?
-    {
-        assignees.entry(a.task_id).or_default().push(a.user_id);
+    if rows.is_empty() {
+        return Ok(Vec::new());
     }
+    let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
+    // Assignees and labels of the whole page in one round trip: a UNION ALL tagged by `kind` (0 = assignee,
+    // 1 = label). Both halves are filtered by the scope's org like every tenant query.
+    let mut assignee_part = Query::select();
+    assignee_part
+        .expr_as(Expr::col(task_assignees::Column::TaskId), "task_id")
+        .expr_as(Expr::col(task_assignees::Column::UserId), "other_id")
+        .expr_as(Expr::val(0i64), "kind")
+        .from(task_assignees::Entity)
+        .and_where(task_assignees::Column::OrgId.eq(scope.org_id()))
+        .and_where(task_assignees::Column::TaskId.is_in(ids.clone()));
+    let mut label_part = Query::select();
+    label_part
+        .expr_as(Expr::col(task_labels::Column::TaskId), "task_id")
+        .expr_as(Expr::col(task_labels::Column::LabelId), "other_id")
+        .expr_as(Expr::val(1i64), "kind")
+        .from(task_labels::Entity)
+        .and_where(task_labels::Column::OrgId.eq(scope.org_id()))
+        .and_where(task_labels::Column::TaskId.is_in(ids));
+    assignee_part.union(UnionType::All, label_part);
+    let mut assignees: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     let mut labels_of: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    for l in scope
-        .find::<task_labels::Entity>()
-        .filter(task_labels::Column::TaskId.is_in(ids))
-        .order_by_asc(task_labels::Column::LabelId)
-        .all(db)
-        .await?
-    {
-        labels_of.entry(l.task_id).or_default().push(l.label_id);
+    for row in db.query_all(&assignee_part).await? {
+        let task_id: Uuid = row.try_get("", "task_id")?;
+        let other: Uuid = row.try_get("", "other_id")?;
+        let kind: i64 = row.try_get("", "kind")?;
+        let bucket = if kind == 0 { &mut assignees } else { &mut labels_of };
+        bucket.entry(task_id).or_default().push(other);
+    }
+    for list in assignees.values_mut().chain(labels_of.values_mut()) {
+        list.sort();
     }
     Ok(rows
         .into_iter()
