@@ -19,6 +19,7 @@ use crate::state::AppState;
 
 /// A project.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Project {
     pub id: Uuid,
     /// Upper-case key that prefixes task numbers (`WEB` in `WEB-42`).
@@ -54,6 +55,7 @@ impl From<project_rows::Model> for Project {
 
 /// A new project.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateProjectInput {
     /// 2–10 characters: a letter, then letters or digits. Lower-case letters are accepted and stored upper-case
     /// (`web` becomes `WEB`). Unique in the org; it cannot be changed later.
@@ -68,6 +70,7 @@ pub struct CreateProjectInput {
 
 /// Changes to a project; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UpdateProjectInput {
     /// 1–200 characters.
     pub name: Option<String>,
@@ -79,6 +82,7 @@ pub struct UpdateProjectInput {
 
 /// Someone to add to a project.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AddProjectMemberInput {
     /// A member of the org.
     pub user_id: Uuid,
@@ -86,6 +90,7 @@ pub struct AddProjectMemberInput {
 
 /// A workflow status of a project.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Status {
     pub id: Uuid,
     pub name: String,
@@ -103,6 +108,7 @@ impl From<status_rows::Model> for Status {
 
 /// A new status.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateStatusInput {
     /// 1–100 characters, unique in the project regardless of case.
     pub name: String,
@@ -114,6 +120,7 @@ pub struct CreateStatusInput {
 
 /// Changes to a status; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UpdateStatusInput {
     /// 1–100 characters, unique in the project regardless of case.
     pub name: Option<String>,
@@ -123,6 +130,7 @@ pub struct UpdateStatusInput {
 
 /// A new order of a project's statuses.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReorderStatusesInput {
     /// Every status id of the project, each exactly once, first to last.
     pub status_ids: Vec<Uuid>,
@@ -130,6 +138,7 @@ pub struct ReorderStatusesInput {
 
 /// A label of a project.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Label {
     pub id: Uuid,
     pub name: String,
@@ -145,6 +154,7 @@ impl From<label_rows::Model> for Label {
 
 /// A new label.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateLabelInput {
     /// 1–100 characters, unique in the project regardless of case.
     pub name: String,
@@ -154,6 +164,7 @@ pub struct CreateLabelInput {
 
 /// Changes to a label; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UpdateLabelInput {
     /// 1–100 characters, unique in the project regardless of case.
     pub name: Option<String>,
