@@ -1,6 +1,6 @@
 //! The multi-tenant core: users, orgs, memberships, projects, tasks and their satellites, outbox, idempotency keys.
+use super::columns::{composite_pk, index, table, Cols};
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 pub struct Migration;
 
@@ -8,86 +8,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261125_000001_core"
     }
-}
-
-/// Column builders that pick the right type per backend.
-struct Cols {
-    backend: DbBackend,
-}
-
-impl Cols {
-    fn uuid(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        c.uuid().not_null();
-        c
-    }
-    fn uuid_null(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        c.uuid().null();
-        c
-    }
-    fn pk(&self, name: &str) -> ColumnDef {
-        let mut c = self.uuid(name);
-        c.primary_key();
-        c
-    }
-    fn time_type(&self, c: &mut ColumnDef) {
-        match self.backend {
-            DbBackend::MySql => c.custom(Alias::new("DATETIME(6)")),
-            _ => c.timestamp_with_time_zone(),
-        };
-    }
-    fn time(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        self.time_type(&mut c);
-        c.not_null();
-        c
-    }
-    fn time_null(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        self.time_type(&mut c);
-        c.null();
-        c
-    }
-    fn string(&self, name: &str, len: u32) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        c.string_len(len).not_null();
-        c
-    }
-    fn text(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        c.text().not_null();
-        c
-    }
-    fn int(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        c.integer().not_null();
-        c
-    }
-}
-
-fn table(name: &str) -> TableCreateStatement {
-    let mut t = Table::create();
-    t.table(Alias::new(name)).if_not_exists();
-    t
-}
-
-fn index(table: &str, name: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(Alias::new(table)).if_not_exists();
-    for c in cols {
-        i.col(Alias::new(*c));
-    }
-    if unique {
-        i.unique();
-    }
-    i
-}
-
-fn composite_pk(a: &str, b: &str) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.col(Alias::new(a)).col(Alias::new(b)).primary();
-    i
 }
 
 #[async_trait::async_trait]

@@ -1,7 +1,7 @@
 //! The database queue: `jobs` (pending and leased messages), `failed_jobs` (its dead letter), `processed_jobs`
 //! (idempotency records of handlers), and a claim lease on `outbox` rows so several relays can run side by side.
+use super::columns::{index, table, Cols};
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 pub struct Migration;
 
@@ -9,87 +9,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261125_000010_jobs"
     }
-}
-
-/// Column builders that pick the right type per backend (as in the core migration).
-struct Cols {
-    backend: DbBackend,
-}
-
-impl Cols {
-    fn uuid(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        c.uuid().not_null();
-        c
-    }
-    fn uuid_null(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        c.uuid().null();
-        c
-    }
-    fn pk(&self, name: &str) -> ColumnDef {
-        let mut c = self.uuid(name);
-        c.primary_key();
-        c
-    }
-    fn time_type(&self, c: &mut ColumnDef) {
-        match self.backend {
-            DbBackend::MySql => c.custom(Alias::new("DATETIME(6)")),
-            _ => c.timestamp_with_time_zone(),
-        };
-    }
-    fn time(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        self.time_type(&mut c);
-        c.not_null();
-        c
-    }
-    fn time_null(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        self.time_type(&mut c);
-        c.null();
-        c
-    }
-    fn string(&self, name: &str, len: u32) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        c.string_len(len).not_null();
-        c
-    }
-    fn string_null(&self, name: &str, len: u32) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        c.string_len(len).null();
-        c
-    }
-    fn text(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        c.text().not_null();
-        c
-    }
-    fn text_null(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        c.text().null();
-        c
-    }
-    fn int(&self, name: &str) -> ColumnDef {
-        let mut c = ColumnDef::new(Alias::new(name));
-        c.integer().not_null();
-        c
-    }
-}
-
-fn table(name: &str) -> TableCreateStatement {
-    let mut t = Table::create();
-    t.table(Alias::new(name)).if_not_exists();
-    t
-}
-
-fn index(table: &str, name: &str, cols: &[&str]) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(Alias::new(table)).if_not_exists();
-    for c in cols {
-        i.col(Alias::new(*c));
-    }
-    i
 }
 
 #[async_trait::async_trait]
@@ -132,9 +51,9 @@ impl MigrationTrait for Migration {
             manager.create_table(t).await?;
         }
         for i in [
-            index("jobs", "ix_jobs_pool_visible", &["pool", "visible_at"]),
-            index("failed_jobs", "ix_failed_jobs_pool_failed", &["pool", "failed_at"]),
-            index("processed_jobs", "ix_processed_jobs_processed", &["processed_at"]),
+            index("jobs", "ix_jobs_pool_visible", &["pool", "visible_at"], false),
+            index("failed_jobs", "ix_failed_jobs_pool_failed", &["pool", "failed_at"], false),
+            index("processed_jobs", "ix_processed_jobs_processed", &["processed_at"], false),
         ] {
             manager.create_index(i).await?;
         }

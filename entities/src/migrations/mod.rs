@@ -2,6 +2,7 @@
 //! MySQL (a `TIMESTAMP` would drop fractions and end in 2038) and UUIDs are `BINARY(16)`.
 use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261125_000001_core;
 mod m20261125_000002_tenant_task_indexes;
 mod m20261125_000003_assignee_board_columns;
