@@ -1,4 +1,6 @@
 //! Comments on tasks (markdown; only the author edits or deletes) and watchers.
+use std::collections::HashMap;
+
 use entities::tables::{comments, memberships, users, watchers};
 use entities::{Permission, Scope};
 use sea_orm::{
@@ -15,16 +17,23 @@ use crate::error::{AppError, Validator};
 
 pub const MAX_BODY_CHARS: usize = 50_000;
 
-/// Ids of org members mentioned as `@email` in a body, limited to members of this org.
-async fn mentions(db: &impl ConnectionTrait, scope: &Scope, body: &str) -> Result<Vec<Uuid>, AppError> {
-    let emails: Vec<String> = body
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '<' | '>'))
+/// The addresses written as `@email` in a body, lower-cased.
+fn mentioned_emails(body: &str) -> Vec<String> {
+    body.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '<' | '>'))
         .filter_map(|w| w.strip_prefix('@'))
         .map(|w| w.trim_end_matches(['.', ':', '!', '?']).to_lowercase())
         .filter(|w| w.contains('@'))
-        .collect();
+        .collect()
+}
+
+/// Email → user id of the org's members among `emails`, in one lookup however many bodies they came from.
+async fn members_by_email(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    emails: Vec<String>,
+) -> Result<HashMap<String, Uuid>, AppError> {
     if emails.is_empty() {
-        return Ok(Vec::new());
+        return Ok(HashMap::new());
     }
     let member_ids: Vec<Uuid> =
         scope.find::<memberships::Entity>().all(db).await?.into_iter().map(|m| m.user_id).collect();
@@ -34,7 +43,24 @@ async fn mentions(db: &impl ConnectionTrait, scope: &Scope, body: &str) -> Resul
         .filter(users::Column::Id.is_in(member_ids))
         .all(db)
         .await?;
-    Ok(found.into_iter().map(|u| u.id).collect())
+    Ok(found.into_iter().map(|u| (u.email, u.id)).collect())
+}
+
+/// Ids of org members mentioned as `@email` in `body`, given the members by email, in order of first mention.
+fn mentions_in(body: &str, members: &HashMap<String, Uuid>) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = Vec::new();
+    for id in mentioned_emails(body).iter().filter_map(|e| members.get(e)) {
+        if !ids.contains(id) {
+            ids.push(*id);
+        }
+    }
+    ids
+}
+
+/// Ids of org members mentioned as `@email` in a body.
+async fn mentions(db: &impl ConnectionTrait, scope: &Scope, body: &str) -> Result<Vec<Uuid>, AppError> {
+    let members = members_by_email(db, scope, mentioned_emails(body)).await?;
+    Ok(mentions_in(body, &members))
 }
 
 fn check_body(body: &str) -> Result<String, AppError> {
@@ -62,12 +88,15 @@ pub async fn list(db: &impl ConnectionTrait, scope: &Scope, task_ref: &str) -> R
         .order_by_asc(comments::Column::Id)
         .all(db)
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for c in rows {
-        let mentions = mentions(db, scope, &c.body).await?;
-        out.push(CommentView { comment: c, mentions });
-    }
-    Ok(out)
+    // One member lookup for the whole thread, not one per comment.
+    let members = members_by_email(db, scope, rows.iter().flat_map(|c| mentioned_emails(&c.body)).collect()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|c| {
+            let mentions = mentions_in(&c.body, &members);
+            CommentView { comment: c, mentions }
+        })
+        .collect())
 }
 
 /// Adds a comment; the author and mentioned members start watching the task.

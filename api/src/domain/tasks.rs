@@ -613,6 +613,41 @@ async fn save_versioned(
     Ok(fresh)
 }
 
+/// Whether a task being written may be a deleted one.
+enum Liveness {
+    MustBeLive,
+    Either,
+}
+
+/// The task a write targets, after the checks every task write shares: visible, the actor may write tasks, the
+/// project is not archived, the task is live (unless `liveness` says otherwise) and at `expected_version`.
+async fn writable(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    reference: &str,
+    expected_version: Option<i32>,
+    liveness: Liveness,
+) -> Result<(tasks::Model, projects::Model), AppError> {
+    let (task, project) = find(db, scope, reference).await?;
+    require(scope, Permission::WriteTasks)?;
+    ensure_not_archived(&project)?;
+    if matches!(liveness, Liveness::MustBeLive) && task.deleted_at.is_some() {
+        return Err(AppError::conflict("task_deleted", "the task is deleted; restore it first"));
+    }
+    check_version(&task, expected_version)?;
+    Ok((task, project))
+}
+
+/// The new `completed_at` when `task` moves into a status of `category`: set on entering completed/cancelled,
+/// cleared on leaving them, `None` when it stays as it is.
+fn completion_change(task: &tasks::Model, category: &str) -> Option<Option<DateTime<Utc>>> {
+    match (is_done(category), task.completed_at.is_some()) {
+        (true, false) => Some(Some(entities::now())),
+        (false, true) => Some(None),
+        _ => None,
+    }
+}
+
 /// Updates a task with merge-patch semantics; `expected_version` comes from `If-Match`.
 pub async fn update(
     db: &DatabaseConnection,
@@ -621,13 +656,7 @@ pub async fn update(
     expected_version: Option<i32>,
     patch: TaskPatch,
 ) -> Result<TaskView, AppError> {
-    let (task, project) = find(db, scope, reference).await?;
-    require(scope, Permission::WriteTasks)?;
-    ensure_not_archived(&project)?;
-    if task.deleted_at.is_some() {
-        return Err(AppError::conflict("task_deleted", "the task is deleted; restore it first"));
-    }
-    check_version(&task, expected_version)?;
+    let (task, project) = writable(db, scope, reference, expected_version, Liveness::MustBeLive).await?;
     let before = view(db, scope, task.clone(), &project).await?;
     let mut v = Validator::new();
     let mut active: tasks::ActiveModel = Default::default();
@@ -666,11 +695,8 @@ pub async fn update(
                 change(&mut changes, "status_id", json!(task.status_id), json!(s.id));
                 active.status_id = Set(s.id);
                 active.position = Set(end_of_column(db, scope, project.id, s.id).await?);
-                let was_done = task.completed_at.is_some();
-                if is_done(&s.category) && !was_done {
-                    active.completed_at = Set(Some(entities::now()));
-                } else if !is_done(&s.category) && was_done {
-                    active.completed_at = Set(None);
+                if let Some(completed_at) = completion_change(&task, &s.category) {
+                    active.completed_at = Set(completed_at);
                 }
             }
             Some(_) => {}
@@ -759,10 +785,7 @@ pub async fn set_deleted(
     expected_version: Option<i32>,
     deleted: bool,
 ) -> Result<TaskView, AppError> {
-    let (task, project) = find(db, scope, reference).await?;
-    require(scope, Permission::WriteTasks)?;
-    ensure_not_archived(&project)?;
-    check_version(&task, expected_version)?;
+    let (task, project) = writable(db, scope, reference, expected_version, Liveness::Either).await?;
     if task.deleted_at.is_some() == deleted {
         return view(db, scope, task, &project).await;
     }
@@ -803,13 +826,7 @@ pub async fn move_on_board(
     reference: &str,
     mv: Move,
 ) -> Result<TaskView, AppError> {
-    let (task, project) = find(db, scope, reference).await?;
-    require(scope, Permission::WriteTasks)?;
-    ensure_not_archived(&project)?;
-    if task.deleted_at.is_some() {
-        return Err(AppError::conflict("task_deleted", "the task is deleted; restore it first"));
-    }
-    check_version(&task, Some(mv.version))?;
+    let (task, project) = writable(db, scope, reference, Some(mv.version), Liveness::MustBeLive).await?;
     let mut v = Validator::new();
     let statuses = statuses_of(db, scope, project.id).await?;
     let status = statuses.iter().find(|s| s.id == mv.status_id).cloned();
@@ -838,11 +855,8 @@ pub async fn move_on_board(
     }
     let mut active = tasks::ActiveModel { status_id: Set(status.id), position: Set(position), ..Default::default() };
     if status.id != task.status_id {
-        let was_done = task.completed_at.is_some();
-        if is_done(&status.category) && !was_done {
-            active.completed_at = Set(Some(entities::now()));
-        } else if !is_done(&status.category) && was_done {
-            active.completed_at = Set(None);
+        if let Some(completed_at) = completion_change(&task, &status.category) {
+            active.completed_at = Set(completed_at);
         }
     }
     let saved = save_versioned(&tx, scope, &task, active).await?;

@@ -413,7 +413,6 @@ both_backends! {
     async fn another_orgs_task_ids_answer_404_on_every_task_route(app: TestApp) {
         let ann = app.user("ann").await;
         let zed = app.user("zed").await;
-        let bob = app.user("bob").await;
         let mine = app.org(&ann, "Mine").await;
         let theirs = app.org(&zed, "Theirs").await;
         let (my_project, my_statuses) = app.project(mine, &ann, "WEB").await;
@@ -458,7 +457,6 @@ both_backends! {
         // The org-wide list never shows their tasks.
         let all = app.get(&format!("/orgs/{mine}/tasks"), &ann).await;
         assert_eq!(all.expect(200)["items"].as_array().unwrap().len(), 1);
-        let _ = bob;
     }
 
     async fn private_projects_hide_their_tasks(app: TestApp) {
