@@ -9,6 +9,9 @@ use uuid::Uuid;
 
 use crate::error::{is_unique_violation, AppError};
 
+/// How long an unanswered claim blocks its key before a retry may take it over.
+const ABANDONED_AFTER_SECS: i64 = 60;
+
 /// What to do with a request carrying a key.
 pub enum Claim {
     /// First use: run the request, then [`complete`] or [`release`].
@@ -45,6 +48,23 @@ pub async fn claim(db: &DatabaseConnection, user_id: Uuid, key: &str, request_ha
         }]));
     }
     if row.response_status == 0 {
+        // A placeholder whose request died (process killed, response not stored) would otherwise block the key
+        // forever: after ABANDONED_AFTER it is taken over by the retry, under the same conditional-update race
+        // protection as a fresh claim.
+        let abandoned = entities::now() - chrono::Duration::seconds(ABANDONED_AFTER_SECS);
+        if row.created_at < abandoned {
+            let taken = idempotency_keys::Entity::update_many()
+                .col_expr(idempotency_keys::Column::CreatedAt, sea_orm::sea_query::Expr::value(entities::now()))
+                .filter(idempotency_keys::Column::UserId.eq(user_id))
+                .filter(idempotency_keys::Column::Key.eq(key))
+                .filter(idempotency_keys::Column::ResponseStatus.eq(0))
+                .filter(idempotency_keys::Column::CreatedAt.eq(row.created_at))
+                .exec(db)
+                .await?;
+            if taken.rows_affected == 1 {
+                return Ok(Claim::Fresh);
+            }
+        }
         return Err(AppError::conflict("idempotency_in_progress", "a request with this key is still in progress"));
     }
     Ok(Claim::Replay { status: row.response_status as u16, body: row.response_body })

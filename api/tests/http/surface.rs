@@ -1,5 +1,6 @@
 //! The HTTP surface around the API: health, readiness, metrics, request ids, docs, limits, unknown routes.
 use reqwest::Method;
+use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::common::*;
@@ -33,6 +34,36 @@ both_backends! {
         let u = app.user("max").await;
         let big = "x".repeat(2 * 1024 * 1024);
         app.post("/orgs", &u, json!({"name": big})).await.expect_problem(413, "payload_too_large");
+    }
+
+    async fn an_abandoned_idempotency_claim_is_taken_over_by_the_retry(app: TestApp) {
+        let u = app.user("ivo").await;
+        // A request that stored its claim but never its answer leaves a placeholder: while recent it answers 409
+        // (the request may still be running), once abandoned the retry takes it over.
+        let key2 = || Opts { headers: vec![("idempotency-key", "stuck-2".to_owned())] };
+        let body = json!({"name": "Beta"});
+        let first = app.call(Method::POST, "/orgs", Some(&u), Some(body.clone()), key2()).await;
+        first.expect(201);
+        #[allow(clippy::disallowed_methods)] // age the stored answer into an abandoned placeholder
+        entities::tables::idempotency_keys::Entity::update_many()
+            .col_expr(entities::tables::idempotency_keys::Column::ResponseStatus, sea_orm::sea_query::Expr::value(0))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        app.call(Method::POST, "/orgs", Some(&u), Some(body.clone()), key2()).await
+            .expect_problem(409, "idempotency_in_progress");
+        #[allow(clippy::disallowed_methods)]
+        entities::tables::idempotency_keys::Entity::update_many()
+            .col_expr(
+                entities::tables::idempotency_keys::Column::CreatedAt,
+                sea_orm::sea_query::Expr::value(entities::now() - chrono::Duration::minutes(5)),
+            )
+            .exec(&app.db)
+            .await
+            .unwrap();
+        let retried = app.call(Method::POST, "/orgs", Some(&u), Some(body), key2()).await;
+        retried.expect(201);
+        assert_eq!(app.count_rows("orgs").await, 2, "the abandoned request's retry runs again");
     }
 
     async fn the_spec_and_the_docs_are_served(app: TestApp) {
