@@ -7,6 +7,8 @@ TASKFORGE := $(TARGET_DIR)/debug/taskforge
 
 # The MariaDB the MySQL variant of the tests uses (a fresh database per test is created there and dropped).
 export TASKFORGE_TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306
+# The moto server standing in for SQS, SES, S3 and DynamoDB (scripts/moto.sh starts it; `make tools` runs that).
+export TASKFORGE_TEST_AWS_URL ?= http://127.0.0.1:5055
 # CI=true (set by CI) turns a missing service into a test failure instead of a skip; it reaches the tests unchanged.
 
 .PHONY: run build web test tools fmt fmt-check lint openapi openapi-check nextest schemathesis bench clean
@@ -70,4 +72,4 @@ bench:
 ## clean: remove build outputs and the tool venv (keeps ./var, the data of `make run`)
 clean:
 	cargo clean
-	rm -rf .venv web/dist
+	rm -rf .venv .venv-moto web/dist

@@ -2,6 +2,7 @@
 # Makes sure everything `make test` needs beyond the Rust toolchain is present:
 #   - cargo-nextest (the test runner),
 #   - a Python venv at .venv with the pinned schemathesis (scripts/schemathesis-requirements.txt),
+#   - a Python venv at .venv-moto with the pinned moto server, started on $TASKFORGE_TEST_AWS_URL (scripts/moto.sh),
 #   - a MariaDB server answering on 127.0.0.1:3306 for the MySQL variant of the tests.
 # Idempotent: a second run installs nothing and takes about a second.
 set -euo pipefail
@@ -21,22 +22,32 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 
-# --- Python venv with schemathesis ------------------------------------------------------------------------------
-# The venv is rebuilt only when the pinned requirements (or the interpreter) change: a stamp file records the hash
-# of what was installed.
-requirements=scripts/schemathesis-requirements.txt
-venv=.venv
+# --- Python venvs: schemathesis, and moto (the AWS stand-in for SQS, SES, S3 and DynamoDB) ----------------------
+# Each tool has its own venv so their pinned dependencies never have to agree. A venv is rebuilt only when its
+# pinned requirements (or the interpreter) change: a stamp file records the hash of what was installed.
 python=${PYTHON:-python3}
-command -v "$python" >/dev/null 2>&1 || die "$python not found; Python 3 is needed for schemathesis"
-wanted="$(sha256sum "$requirements" | cut -d' ' -f1) $("$python" -c 'import sys; print(sys.version.split()[0])')"
-stamp="$venv/.requirements.stamp"
-if [[ ! -x $venv/bin/schemathesis || ! -f $stamp || "$(cat "$stamp")" != "$wanted" ]]; then
-    log "creating $venv with the pinned schemathesis"
-    rm -rf "$venv"
-    "$python" -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check --require-virtualenv -r "$requirements"
-    echo "$wanted" >"$stamp"
-fi
+command -v "$python" >/dev/null 2>&1 || die "$python not found; Python 3 is needed for schemathesis and moto"
+
+ensure_venv() {
+    local venv=$1 requirements=$2 probe=$3
+    local wanted stamp
+    wanted="$(sha256sum "$requirements" | cut -d' ' -f1) $("$python" -c 'import sys; print(sys.version.split()[0])')"
+    stamp="$venv/.requirements.stamp"
+    if [[ ! -x $venv/bin/$probe || ! -f $stamp || "$(cat "$stamp")" != "$wanted" ]]; then
+        log "creating $venv from $requirements"
+        rm -rf "$venv"
+        "$python" -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check --require-virtualenv -r "$requirements"
+        echo "$wanted" >"$stamp"
+    fi
+}
+
+ensure_venv .venv scripts/schemathesis-requirements.txt schemathesis
+ensure_venv .venv-moto scripts/moto-requirements.txt moto_server
+
+# --- moto server ------------------------------------------------------------------------------------------------
+# Started in the background on first use and left running (like MariaDB); scripts/moto.sh knows how.
+scripts/moto.sh start
 
 # --- MariaDB ----------------------------------------------------------------------------------------------------
 # The MySQL variant of the black-box tests needs a server. Machines of this kind start MariaDB at boot, but it may

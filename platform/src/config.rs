@@ -25,6 +25,8 @@ struct RawConfig {
     events: String,
     dynamodb_table: String,
     bus: String,
+    aws_region: String,
+    aws_endpoint_url: Option<String>,
     log: String,
     log_format: String,
     cors_origins: String,
@@ -52,6 +54,8 @@ impl Default for RawConfig {
             events: "database".into(),
             dynamodb_table: "taskforge-events".into(),
             bus: "memory".into(),
+            aws_region: "us-east-1".into(),
+            aws_endpoint_url: None,
             log: "info".into(),
             log_format: "pretty".into(),
             cors_origins: String::new(),
@@ -125,6 +129,10 @@ pub struct Config {
     pub dynamodb_table: String,
     /// `None` for the in-process bus, else the Redis URL.
     pub bus_redis_url: Option<String>,
+    /// Region of every AWS client (SQS, SES, S3, DynamoDB).
+    pub aws_region: String,
+    /// Overrides the AWS endpoints (a moto server or LocalStack); `None` in AWS.
+    pub aws_endpoint_url: Option<String>,
     pub log: String,
     pub log_format: LogFormat,
     /// Origins allowed by CORS; empty means same-origin only.
@@ -214,6 +222,15 @@ impl Config {
             url if url.starts_with("redis://") || url.starts_with("rediss://") => Some(url.to_owned()),
             other => return Err(invalid("bus", other, "expected `memory` or a redis:// URL")),
         };
+        if raw.aws_region.trim().is_empty() {
+            return Err(invalid("aws_region", "", "must name a region, e.g. eu-west-1"));
+        }
+        let aws_endpoint_url = raw.aws_endpoint_url.filter(|u| !u.trim().is_empty());
+        if let Some(url) = &aws_endpoint_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid("aws_endpoint_url", url, "expected an http:// or https:// URL"));
+            }
+        }
         let log_format =
             one_of("log_format", &raw.log_format, &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)])?;
         if raw.body_limit_bytes < 1024 {
@@ -245,6 +262,8 @@ impl Config {
             events,
             dynamodb_table: raw.dynamodb_table,
             bus_redis_url,
+            aws_region: raw.aws_region,
+            aws_endpoint_url: aws_endpoint_url.map(|u| u.trim_end_matches('/').to_owned()),
             log: raw.log,
             log_format,
             cors_origins,
