@@ -7,6 +7,8 @@ pub mod invitations;
 pub mod jobs;
 pub mod labels;
 pub mod memberships;
+pub mod notification_preferences;
+pub mod notifications;
 pub mod orgs;
 pub mod outbox;
 pub mod processed_jobs;

@@ -28,17 +28,21 @@ pub enum Job {
     Noop { label: String },
     /// Publishes one outbox row (event store, live bus, follow-up jobs).
     PublishEvent { outbox_id: Uuid },
+    /// Delivers one in-app notification by email when its recipient's preferences ask for it (`notifications`
+    /// row id); a no-op once the row's email is sent, skipped or left to the digest.
+    Notify { notification_id: Uuid },
 }
 
 impl Job {
     /// Every job type name, as it appears in `type` on the wire.
-    pub const TYPES: [&'static str; 2] = ["noop", "publish_event"];
+    pub const TYPES: [&'static str; 3] = ["noop", "publish_event", "notify"];
 
     /// The wire name of this job's type.
     pub fn type_name(&self) -> &'static str {
         match self {
             Job::Noop { .. } => "noop",
             Job::PublishEvent { .. } => "publish_event",
+            Job::Notify { .. } => "notify",
         }
     }
 
@@ -47,6 +51,7 @@ impl Job {
         match self {
             Job::Noop { .. } => Pool::Notifications,
             Job::PublishEvent { .. } => Pool::Notifications,
+            Job::Notify { .. } => Pool::Notifications,
         }
     }
 }
@@ -64,6 +69,7 @@ mod wire {
     pub enum JobV1 {
         Noop { label: String },
         PublishEvent { outbox_id: Uuid },
+        Notify { notification_id: Uuid },
     }
 
     impl From<&Job> for JobV1 {
@@ -71,6 +77,7 @@ mod wire {
             match job.clone() {
                 Job::Noop { label } => JobV1::Noop { label },
                 Job::PublishEvent { outbox_id } => JobV1::PublishEvent { outbox_id },
+                Job::Notify { notification_id } => JobV1::Notify { notification_id },
             }
         }
     }
@@ -80,6 +87,7 @@ mod wire {
             match job {
                 JobV1::Noop { label } => Job::Noop { label },
                 JobV1::PublishEvent { outbox_id } => Job::PublishEvent { outbox_id },
+                JobV1::Notify { notification_id } => Job::Notify { notification_id },
             }
         }
     }
