@@ -26,6 +26,7 @@ impl MigrationTrait for Migration {
                     .col(c.uuid_null("entity_id"))
                     .col(c.string("title", 300))
                     .col(c.text("body"))
+                    .col(ColumnDef::new(Alias::new("data")).json().not_null())
                     .col(c.string("url", 1000))
                     .col(c.string("dedupe_key", 200))
                     .col(c.string("email_state", 16))

@@ -22,6 +22,8 @@ pub struct Model {
     /// Plain text; may be empty.
     #[sea_orm(column_type = "Text")]
     pub body: String,
+    /// The fields its email template needs besides the recipient's (actor name, task reference, from/to values).
+    pub data: Json,
     /// Path below the public URL (`/orgs/…/tasks/…`) the notification links to.
     pub url: String,
     /// Unique: who produced it and for whom, e.g. `event:{outbox_id}:{user_id}`.
