@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use crate::auth::middleware::authenticate;
 use crate::http::auth_api::AuthApi;
 use crate::http::idempotency::idempotent;
+use crate::http::notifications_api::NotificationsApi;
 use crate::http::observe::observe;
 use crate::http::orgs_api::OrgsApi;
 use crate::http::projects_api::ProjectsApi;
@@ -23,10 +24,10 @@ use crate::http::tasks_api::TasksApi;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-type Apis = (AuthApi, OrgsApi, ProjectsApi, TasksApi);
+type Apis = (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi);
 
 fn apis() -> Apis {
-    (AuthApi, OrgsApi, ProjectsApi, TasksApi)
+    (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi)
 }
 
 fn service() -> OpenApiService<Apis, ()> {

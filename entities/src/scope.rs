@@ -43,6 +43,12 @@ impl Scope {
         Scope { org_id, user_id, role: Role::Owner }
     }
 
+    /// The scope of background work done for `org_id` by the system itself (a worker acting on a stored event or
+    /// job whose org it trusts), not by a person: its user id is nil. It still keeps every query inside one org.
+    pub fn system(org_id: Uuid) -> Scope {
+        Scope { org_id, user_id: Uuid::nil(), role: Role::Owner }
+    }
+
     pub fn org_id(&self) -> Uuid {
         self.org_id
     }

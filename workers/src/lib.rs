@@ -6,6 +6,7 @@
 //! This crate depends on `platform` and `entities`, never on `api`.
 pub mod handler;
 pub mod idempotency;
+pub mod notifications;
 pub mod outbox_relay;
 pub mod publish_event;
 pub mod runtime;
@@ -20,15 +21,17 @@ use tokio::task::JoinSet;
 
 pub use handler::{handler_fn, Handler, HandlerError, Registry};
 pub use idempotency::mark_processed_once;
+pub use notifications::NotificationSink;
 pub use outbox_relay::OutboxRelay;
 pub use publish_event::{EventSink, LogSink, PublishEventHandler};
 pub use runtime::{DrainReport, Runtime, RuntimeOptions};
 
 /// The handlers of every job type, wired to their dependencies.
-pub fn registry(db: &DatabaseConnection) -> Registry {
+pub fn registry(db: &DatabaseConnection, queue: Arc<dyn Queue>, public_url: &str) -> Registry {
+    let sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(LogSink), Arc::new(NotificationSink::new(public_url))];
     Registry::new()
         .register("noop", handler_fn(|_| async { Ok(()) }))
-        .register("publish_event", PublishEventHandler::new(db.clone(), Arc::new(LogSink)))
+        .register("publish_event", PublishEventHandler::new(db.clone(), queue, sinks))
 }
 
 /// Updates the queue gauges (`taskforge_queue_depth`, `taskforge_queue_in_flight`,
@@ -65,6 +68,8 @@ pub struct WorkersConfig {
     pub concurrency: Option<usize>,
     /// Also run an outbox relay.
     pub relay: bool,
+    /// The public URL, for links in notifications and mail.
+    pub public_url: String,
 }
 
 /// Running pools, relay and gauges; [`Workers::shutdown`] drains them.
@@ -77,7 +82,7 @@ impl Workers {
     /// Starts the configured pools on `queue`, with the handlers of [`registry`].
     pub fn start(db: &DatabaseConnection, queue: Arc<dyn Queue>, config: WorkersConfig) -> Workers {
         let (stop, shutdown) = watch::channel(false);
-        let registry = Arc::new(registry(db));
+        let registry = Arc::new(registry(db, queue.clone(), &config.public_url));
         let mut tasks = JoinSet::new();
         for pool in config.pools {
             let mut options = RuntimeOptions::for_pool(pool);

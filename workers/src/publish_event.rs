@@ -1,16 +1,22 @@
 //! The `PublishEvent` handler: delivers one outbox event to its consumers, once in effect per outbox row.
 //!
 //! The relay may enqueue a row twice (crash between enqueue and mark) and the queue may deliver a job twice, so the
-//! handler keys its idempotency record on the outbox id, not the job id. For now the only consumer is a log line
-//! ([`LogSink`]); the event store and the live bus plug in as further [`EventSink`]s.
+//! handler keys its idempotency record on the outbox id, not the job id. Consumers are [`EventSink`]s run inside
+//! that record's transaction (a log line, the notification fan-out; the event store and the live bus join later).
+//!
+//! Notifications to email get their `notify` jobs after the commit, because a queue such as SQS cannot take part
+//! in the transaction. Should that enqueue fail, the job is retried: the retry finds the event already processed
+//! and enqueues the event's still-pending notifications again (the `notify` handler ignores a repeat).
 #![allow(clippy::disallowed_methods)] // the event is looked up by id and the org of the job envelope
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use entities::tables::outbox;
-use platform::jobs::{Envelope, Job};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use std::time::Duration;
+
+use entities::tables::{notifications, outbox};
+use platform::jobs::{Envelope, Job, Queue};
+use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait};
 
 use crate::handler::{Handler, HandlerError};
 use crate::idempotency::mark_processed_once;
@@ -19,7 +25,7 @@ use crate::idempotency::mark_processed_once;
 /// sink rolls the record back and the job is retried.
 #[async_trait]
 pub trait EventSink: Send + Sync + 'static {
-    async fn publish(&self, event: &outbox::Model) -> Result<(), HandlerError>;
+    async fn publish(&self, tx: &DatabaseTransaction, event: &outbox::Model) -> Result<(), HandlerError>;
 }
 
 /// Logs each event.
@@ -27,7 +33,7 @@ pub struct LogSink;
 
 #[async_trait]
 impl EventSink for LogSink {
-    async fn publish(&self, event: &outbox::Model) -> Result<(), HandlerError> {
+    async fn publish(&self, _tx: &DatabaseTransaction, event: &outbox::Model) -> Result<(), HandlerError> {
         tracing::info!(
             event_id = %event.id,
             event_type = %event.event_type,
@@ -42,12 +48,28 @@ impl EventSink for LogSink {
 /// Handles `publish_event` jobs.
 pub struct PublishEventHandler {
     db: DatabaseConnection,
-    sink: Arc<dyn EventSink>,
+    queue: Arc<dyn Queue>,
+    sinks: Vec<Arc<dyn EventSink>>,
 }
 
 impl PublishEventHandler {
-    pub fn new(db: DatabaseConnection, sink: Arc<dyn EventSink>) -> PublishEventHandler {
-        PublishEventHandler { db, sink }
+    pub fn new(db: DatabaseConnection, queue: Arc<dyn Queue>, sinks: Vec<Arc<dyn EventSink>>) -> PublishEventHandler {
+        PublishEventHandler { db, queue, sinks }
+    }
+
+    /// Enqueues a `notify` job for each notification of `event_id` still waiting to be emailed.
+    async fn enqueue_pending_mail(&self, event: &outbox::Model) -> Result<(), HandlerError> {
+        let pending = notifications::Entity::find()
+            .filter(notifications::Column::DedupeKey.starts_with(format!("event:{}:", event.id)))
+            .filter(notifications::Column::EmailState.eq(crate::notifications::email_state::PENDING))
+            .all(&self.db)
+            .await?;
+        let jobs: Vec<Envelope> =
+            pending.into_iter().map(|n| Envelope::new(Job::Notify { notification_id: n.id }, n.org_id)).collect();
+        if !jobs.is_empty() {
+            self.queue.enqueue(&jobs, Duration::ZERO).await.map_err(HandlerError::retryable)?;
+        }
+        Ok(())
     }
 }
 
@@ -67,10 +89,13 @@ impl Handler for PublishEventHandler {
         };
         if !mark_processed_once(&tx, outbox_id, "publish_event").await? {
             tracing::info!(event_id = %outbox_id, "event already published; skipping the duplicate");
-            return Ok(());
+            drop(tx);
+            return self.enqueue_pending_mail(&event).await;
         }
-        self.sink.publish(&event).await?;
+        for sink in &self.sinks {
+            sink.publish(&tx, &event).await?;
+        }
         tx.commit().await?;
-        Ok(())
+        self.enqueue_pending_mail(&event).await
     }
 }

@@ -4,6 +4,7 @@ pub mod access;
 pub mod accounts;
 pub mod comments;
 pub mod idempotency;
+pub mod notifications;
 pub mod orgs;
 pub mod outbox;
 pub mod project_access;

@@ -2,6 +2,7 @@
 pub mod auth_api;
 pub mod body_limit;
 pub mod idempotency;
+pub mod notifications_api;
 pub mod observe;
 pub mod orgs_api;
 pub mod projects_api;
@@ -20,4 +21,6 @@ pub enum ApiTags {
     Projects,
     /// Tasks, board moves, comments and watchers.
     Tasks,
+    /// My in-app notifications and where each kind is delivered.
+    Notifications,
 }

@@ -65,7 +65,9 @@ pub struct TestApp {
     pub backend: Backend,
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
+    pub config: Config,
     server: Option<RunningApp>,
+    workers: Option<workers::Workers>,
     _handle: DbHandle,
 }
 
@@ -191,10 +193,33 @@ impl TestApp {
         platform::telemetry::init(&config);
         let db = platform::db::connect(&config).await.expect("connecting to the test database");
         platform::db::migrate(&db).await.expect("migrating the test database");
-        let state = AppState::new(db.clone(), config);
+        let state = AppState::new(db.clone(), config.clone());
         let server = RunningApp::start(state, "127.0.0.1:0".parse().unwrap()).await.expect("starting the app");
         let client = reqwest::Client::builder().cookie_store(false).build().unwrap();
-        Some(TestApp { addr: server.addr, backend, db, client, server: Some(server), _handle: handle })
+        Some(TestApp {
+            addr: server.addr,
+            backend,
+            db,
+            client,
+            config,
+            server: Some(server),
+            workers: None,
+            _handle: handle,
+        })
+    }
+
+    /// Also runs every worker pool and the outbox relay on the database queue, as `serve` does.
+    pub async fn with_workers(mut self) -> TestApp {
+        let queue: std::sync::Arc<dyn platform::jobs::Queue> =
+            std::sync::Arc::new(platform::jobs::DbQueue::new(self.db.clone()));
+        let config = workers::WorkersConfig {
+            pools: platform::jobs::Pool::ALL.to_vec(),
+            concurrency: None,
+            relay: true,
+            public_url: self.config.public_url.clone(),
+        };
+        self.workers = Some(workers::Workers::start(&self.db, queue, config));
+        self
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -390,12 +415,15 @@ where
 impl Drop for TestApp {
     fn drop(&mut self) {
         let server = self.server.take();
+        let workers = self.workers.take();
         let db = self.db.clone();
         // Close the pool before the database handle (a field, dropped after this) removes the database. This needs
         // its own runtime: the test's runtime may be shutting down.
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
+                // Dropping the pools aborts them: a test's leftover jobs need no drain.
+                drop(workers);
                 drop(server);
                 let _ = db.close().await;
             });

@@ -4,6 +4,7 @@
 mod common;
 
 mod auth;
+mod notifications;
 mod orgs;
 mod projects;
 mod surface;

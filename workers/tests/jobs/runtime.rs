@@ -33,7 +33,7 @@ struct CountingSink(AtomicUsize);
 
 #[async_trait]
 impl EventSink for CountingSink {
-    async fn publish(&self, _event: &outbox::Model) -> Result<(), HandlerError> {
+    async fn publish(&self, _tx: &sea_orm::DatabaseTransaction, _event: &outbox::Model) -> Result<(), HandlerError> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
@@ -253,7 +253,10 @@ both_backends! {
         let org_id = entities::new_id();
         let outbox_id = insert_outbox_row(&t, org_id).await;
         let sink = Arc::new(CountingSink::default());
-        let registry = Registry::new().register("publish_event", PublishEventHandler::new(t.db.clone(), sink.clone()));
+        let registry = Registry::new().register(
+            "publish_event",
+            PublishEventHandler::new(t.db.clone(), t.port(), vec![sink.clone()]),
+        );
         // The same event enqueued twice (a relay crashed before marking it), each delivered on its own.
         let jobs: Vec<Envelope> =
             (0..2).map(|_| Envelope::new(Job::PublishEvent { outbox_id }, Some(org_id))).collect();
@@ -301,6 +304,7 @@ both_backends! {
             pools: vec![Pool::Notifications],
             concurrency: Some(2),
             relay: true,
+            public_url: "http://taskforge.test".into(),
         });
         eventually(WAIT, "both events to be processed", || async {
             let processed = processed_jobs::Entity::find()
