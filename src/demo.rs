@@ -76,7 +76,7 @@ async fn seed_org(state: &AppState, owner: &entities::tables::users::Model) -> a
         ("lee@taskforge.localhost", "Lee Tanaka", "member", "Asia/Tokyo"),
     ] {
         let u = person(state, email, name, tz).await?;
-        let inv = orgs::invite(db, &scope, email, role, 24).await.map_err(err)?;
+        let inv = orgs::invite(db, &scope, email, role, 24, &state.secret).await.map_err(err)?;
         orgs::accept_invitation(db, u.id, &inv.token).await.map_err(err)?;
         people.push(u.id);
     }

@@ -75,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Admin { command } => {
             let db = platform::db::connect(&config).await?;
             platform::db::migrate(&db).await?;
-            admin::run(&api::AppState::new(db, config), command).await
+            admin::run(&api::AppState::new(db, config)?, command).await
         }
         Command::Worker(args) => worker_cli::run(config, args).await,
         Command::Jobs { command } => jobs_cli::run(config, command).await,
@@ -91,7 +91,7 @@ async fn serve(config: Config, demo: bool, embedded: bool) -> anyhow::Result<()>
     let addr = config.http_addr;
     let public_url = config.public_url.clone();
     let workers = if embedded { Some(worker_cli::start_embedded(&config, &db)?) } else { None };
-    let state = api::AppState::new(db, config);
+    let state = api::AppState::new(db, config)?;
     if demo {
         let login = demo::seed(&state).await.context("seeding the demo data")?;
         println!("Demo data ready. Sign in as {} with password {}", login.email, login.password);

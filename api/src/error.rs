@@ -40,6 +40,9 @@ pub enum AppError {
     /// Too many attempts; retry after the given number of seconds.
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// A service the request needs (the job queue) is down; nothing was lost, retry later.
+    #[error("{detail}")]
+    Unavailable { code: &'static str, detail: String },
     /// Anything else: logged once where it becomes a 500.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

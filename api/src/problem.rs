@@ -100,6 +100,7 @@ impl ApiError {
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -134,6 +135,10 @@ impl ApiError {
             AppError::RateLimited { retry_after_secs } => {
                 Problem::new(status, "rate_limited", format!("too many requests; retry in {retry_after_secs} s"))
             }
+            AppError::Unavailable { code, detail } => {
+                tracing::warn!(code, detail, "a request needed a service that is down");
+                Problem::new(status, code, detail.clone())
+            }
             AppError::Internal(e) => {
                 tracing::error!(error = ?e, "request failed with an internal error");
                 Problem::new(status, "internal_error", "an internal error occurred; quote the request id")
@@ -149,8 +154,14 @@ impl poem::error::ResponseError for ApiError {
 
     fn as_response(&self) -> Response {
         let mut resp = self.problem().into_response();
-        if let AppError::RateLimited { retry_after_secs } = &self.0 {
-            resp.headers_mut().insert("retry-after", HeaderValue::from(*retry_after_secs));
+        match &self.0 {
+            AppError::RateLimited { retry_after_secs } => {
+                resp.headers_mut().insert("retry-after", HeaderValue::from(*retry_after_secs));
+            }
+            AppError::Unavailable { .. } => {
+                resp.headers_mut().insert("retry-after", HeaderValue::from(UNAVAILABLE_RETRY_SECS));
+            }
+            _ => {}
         }
         resp
     }
@@ -169,7 +180,11 @@ const ERROR_STATUSES: &[(u16, &str)] = &[
     (428, "An If-Match header is required."),
     (429, "Rate limited; see Retry-After."),
     (500, "Internal error; quote the request id."),
+    (503, "A service the request needs is down; retry after Retry-After seconds."),
 ];
+
+/// Retry-After of a 503: the queue or mail service is usually back within seconds.
+const UNAVAILABLE_RETRY_SECS: u64 = 5;
 
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {

@@ -27,6 +27,7 @@ struct RawConfig {
     bus: String,
     aws_region: String,
     aws_endpoint_url: Option<String>,
+    secret_key: Option<String>,
     log: String,
     log_format: String,
     cors_origins: String,
@@ -56,6 +57,7 @@ impl Default for RawConfig {
             bus: "memory".into(),
             aws_region: "us-east-1".into(),
             aws_endpoint_url: None,
+            secret_key: None,
             log: "info".into(),
             log_format: "pretty".into(),
             cors_origins: String::new(),
@@ -133,6 +135,8 @@ pub struct Config {
     pub aws_region: String,
     /// Overrides the AWS endpoints (a moto server or LocalStack); `None` in AWS.
     pub aws_endpoint_url: Option<String>,
+    /// Key for derived tokens and signatures (see `secret_key`); `None` uses `{data_dir}/secret.key`.
+    pub secret_key: Option<String>,
     pub log: String,
     pub log_format: LogFormat,
     /// Origins allowed by CORS; empty means same-origin only.
@@ -231,6 +235,10 @@ impl Config {
                 return Err(invalid("aws_endpoint_url", url, "expected an http:// or https:// URL"));
             }
         }
+        let secret_key = raw.secret_key.filter(|k| !k.is_empty());
+        if secret_key.as_ref().is_some_and(|k| k.len() < crate::secret_key::MIN_LEN) {
+            return Err(invalid("secret_key", "(hidden)", "must be at least 32 characters"));
+        }
         let log_format =
             one_of("log_format", &raw.log_format, &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)])?;
         if raw.body_limit_bytes < 1024 {
@@ -264,6 +272,7 @@ impl Config {
             bus_redis_url,
             aws_region: raw.aws_region,
             aws_endpoint_url: aws_endpoint_url.map(|u| u.trim_end_matches('/').to_owned()),
+            secret_key,
             log: raw.log,
             log_format,
             cors_origins,

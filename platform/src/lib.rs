@@ -5,6 +5,7 @@ pub mod aws;
 pub mod config;
 pub mod db;
 pub mod jobs;
+pub mod secret_key;
 pub mod telemetry;
 
 pub use config::{Config, ConfigError};

@@ -1,6 +1,7 @@
 //! Domain services: the business rules, free of HTTP. Each takes the database (or a transaction), the tenant
 //! [`entities::Scope`] and a typed command, and returns domain values or an [`crate::error::AppError`].
 pub mod access;
+pub mod account_mail;
 pub mod accounts;
 pub mod comments;
 pub mod idempotency;

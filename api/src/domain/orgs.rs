@@ -279,12 +279,16 @@ pub struct CreatedInvitation {
 
 /// Invites `email` with `role`. A pending invitation to the same address is replaced.
 #[allow(clippy::disallowed_methods)] // checks whether the invited address already has an account in this org
+/// The purpose invitation tokens are signed for.
+pub const INVITATION_TOKEN: &str = "invitation";
+
 pub async fn invite(
     db: &DatabaseConnection,
     scope: &Scope,
     email: &str,
     role: &str,
     ttl_hours: u64,
+    secret: &platform::secret_key::SecretKey,
 ) -> Result<CreatedInvitation, AppError> {
     require(scope, Permission::ManageMembers)?;
     let mut v = Validator::new();
@@ -312,9 +316,12 @@ pub async fn invite(
         .filter(invitations::Column::RevokedAt.is_null())
         .exec(&tx)
         .await?;
-    let token = secrets::random_secret();
+    // Derived from the id, so the worker that emails the invitation can write the link without the token ever
+    // being stored; only its digest is, for the lookup on accept.
+    let id = entities::new_id();
+    let token = secret.token(INVITATION_TOKEN, id);
     let invitation = invitations::ActiveModel {
-        id: Set(entities::new_id()),
+        id: Set(id),
         org_id: Set(scope.org_id()),
         email: Set(email.as_str().to_owned()),
         role: Set(role.as_str().to_owned()),

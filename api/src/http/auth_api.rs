@@ -7,14 +7,35 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::types::{Created, NoContent};
+use super::types::{Accepted, Created, NoContent};
 use super::ApiTags;
 use crate::auth::middleware::SESSION_COOKIE;
 use crate::auth::schemes::Auth;
 use crate::auth::Credential;
+use crate::domain::account_mail;
 use crate::domain::accounts::{self, NewSession, NewToken, ProfileChange, Registration};
 use crate::problem::ApiError;
 use crate::state::AppState;
+
+/// A token from an emailed link.
+#[derive(Debug, Object)]
+pub struct TokenInput {
+    pub token: String,
+}
+
+/// Who forgot their password.
+#[derive(Debug, Object)]
+pub struct ResetRequest {
+    pub email: String,
+}
+
+/// A new password with the token from the reset email.
+#[derive(Debug, Object)]
+pub struct ResetConfirm {
+    pub token: String,
+    /// At least 10 characters.
+    pub password: String,
+}
 
 /// The signed-in user.
 #[derive(Debug, Clone, Object)]
@@ -204,8 +225,38 @@ impl AuthApi {
             },
         )
         .await?;
+        account_mail::verification_after_sign_up(&state, &user).await;
         let (info, cookie) = session_info(&state, user).await?;
         Ok(SessionOpened::Created(Json(info), cookie))
+    }
+
+    /// Confirm an email address with the token from the verification email
+    #[oai(path = "/auth/verify-email", method = "post", operation_id = "verifyEmail")]
+    async fn verify_email(&self, state: Data<&AppState>, body: Json<TokenInput>) -> Result<Json<User>, ApiError> {
+        Ok(Json(account_mail::confirm_verification(&state, &body.token).await?.into()))
+    }
+
+    /// Email a password-reset link
+    ///
+    /// Answers 202 whether or not the address has an account. Rate limited like sign-in.
+    #[oai(path = "/auth/password-reset", method = "post", operation_id = "requestPasswordReset")]
+    async fn request_password_reset(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<ResetRequest>,
+    ) -> Result<Accepted, ApiError> {
+        let ip = req.remote_addr().as_socket_addr().map(|a| a.ip());
+        account_mail::request_password_reset(&state, &body.email, ip).await?;
+        Ok(Accepted::Accepted)
+    }
+
+    /// Set a new password with the token from the reset email; every session is signed out
+    #[oai(path = "/auth/password-reset/confirm", method = "post", operation_id = "resetPassword")]
+    async fn reset_password(&self, state: Data<&AppState>, body: Json<ResetConfirm>) -> Result<NoContent, ApiError> {
+        let ResetConfirm { token, password } = body.0;
+        account_mail::reset_password(&state, &token, password).await?;
+        Ok(NoContent::Done)
     }
 
     /// Sign in with email and password
@@ -279,6 +330,13 @@ impl AuthApi {
         };
         accounts::change_password(&state, actor.user_id, keep, body.0.current_password, body.0.new_password).await?;
         Ok(NoContent::Done)
+    }
+
+    /// Send the email verification link again
+    #[oai(path = "/me/email-verification", method = "post", operation_id = "resendEmailVerification")]
+    async fn resend_verification(&self, state: Data<&AppState>, auth: Auth) -> Result<Accepted, ApiError> {
+        account_mail::request_verification(&state, auth.actor().user_id).await?;
+        Ok(Accepted::Accepted)
     }
 
     /// List my personal access tokens

@@ -222,7 +222,8 @@ impl OrgsApi {
     ) -> Result<Created<CreatedInvitation>, ApiError> {
         auth.actor().require_admin_scope()?;
         let s = scope(&state.db, auth.actor(), org_id.0).await?;
-        let c = orgs::invite(&state.db, &s, &body.email, &body.role, state.config.invitation_ttl_hours).await?;
+        let ttl = state.config.invitation_ttl_hours;
+        let c = orgs::invite(&state.db, &s, &body.email, &body.role, ttl, &state.secret).await?;
         Ok(Created::Created(Json(CreatedInvitation { invitation: c.invitation.into(), token: c.token })))
     }
 

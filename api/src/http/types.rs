@@ -31,3 +31,11 @@ pub enum NoContent {
     #[oai(status = 204)]
     Done,
 }
+
+/// 202: accepted, the rest happens in the background (e.g. an email on its way).
+#[derive(poem_openapi::ApiResponse)]
+pub enum Accepted {
+    /// Accepted.
+    #[oai(status = 202)]
+    Accepted,
+}

@@ -193,7 +193,7 @@ impl TestApp {
         platform::telemetry::init(&config);
         let db = platform::db::connect(&config).await.expect("connecting to the test database");
         platform::db::migrate(&db).await.expect("migrating the test database");
-        let state = AppState::new(db.clone(), config.clone());
+        let state = AppState::new(db.clone(), config.clone()).expect("the test secret key");
         let server = RunningApp::start(state, "127.0.0.1:0".parse().unwrap()).await.expect("starting the app");
         let client = reqwest::Client::builder().cookie_store(false).build().unwrap();
         Some(TestApp {
@@ -206,6 +206,21 @@ impl TestApp {
             workers: None,
             _handle: handle,
         })
+    }
+
+    /// The link token a worker would email for the newest `purpose` token of `user` (verification, reset).
+    pub async fn account_token(&self, user: &TestUser, purpose: &str) -> String {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        #[allow(clippy::disallowed_methods)] // account tokens are not tenant rows
+        let row = entities::tables::account_tokens::Entity::find()
+            .filter(entities::tables::account_tokens::Column::UserId.eq(user.id))
+            .filter(entities::tables::account_tokens::Column::Purpose.eq(purpose))
+            .order_by_desc(entities::tables::account_tokens::Column::Id)
+            .one(&self.db)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no {purpose} token for {}", user.name));
+        platform::secret_key::SecretKey::load(&self.config).unwrap().token(purpose, row.id)
     }
 
     /// Also runs every worker pool and the outbox relay on the database queue, as `serve` does.

@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 
+mod account_mail;
 mod auth;
 mod notifications;
 mod orgs;

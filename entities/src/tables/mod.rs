@@ -1,4 +1,5 @@
 //! One module per table. Tenant tables carry `org_id` and implement [`crate::TenantEntity`].
+pub mod account_tokens;
 pub mod api_tokens;
 pub mod comments;
 pub mod failed_jobs;

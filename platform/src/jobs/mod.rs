@@ -31,11 +31,15 @@ pub enum Job {
     /// Delivers one in-app notification by email when its recipient's preferences ask for it (`notifications`
     /// row id); a no-op once the row's email is sent, skipped or left to the digest.
     Notify { notification_id: Uuid },
+    /// Emails the link of an account token (email verification or password reset; `account_tokens` row id).
+    AccountMail { token_id: Uuid },
+    /// Emails an invitation to its invitee (`invitations` row id).
+    InvitationMail { invitation_id: Uuid },
 }
 
 impl Job {
     /// Every job type name, as it appears in `type` on the wire.
-    pub const TYPES: [&'static str; 3] = ["noop", "publish_event", "notify"];
+    pub const TYPES: [&'static str; 5] = ["noop", "publish_event", "notify", "account_mail", "invitation_mail"];
 
     /// The wire name of this job's type.
     pub fn type_name(&self) -> &'static str {
@@ -43,6 +47,8 @@ impl Job {
             Job::Noop { .. } => "noop",
             Job::PublishEvent { .. } => "publish_event",
             Job::Notify { .. } => "notify",
+            Job::AccountMail { .. } => "account_mail",
+            Job::InvitationMail { .. } => "invitation_mail",
         }
     }
 
@@ -51,7 +57,7 @@ impl Job {
         match self {
             Job::Noop { .. } => Pool::Notifications,
             Job::PublishEvent { .. } => Pool::Notifications,
-            Job::Notify { .. } => Pool::Notifications,
+            Job::Notify { .. } | Job::AccountMail { .. } | Job::InvitationMail { .. } => Pool::Notifications,
         }
     }
 }
@@ -70,6 +76,8 @@ mod wire {
         Noop { label: String },
         PublishEvent { outbox_id: Uuid },
         Notify { notification_id: Uuid },
+        AccountMail { token_id: Uuid },
+        InvitationMail { invitation_id: Uuid },
     }
 
     impl From<&Job> for JobV1 {
@@ -78,6 +86,8 @@ mod wire {
                 Job::Noop { label } => JobV1::Noop { label },
                 Job::PublishEvent { outbox_id } => JobV1::PublishEvent { outbox_id },
                 Job::Notify { notification_id } => JobV1::Notify { notification_id },
+                Job::AccountMail { token_id } => JobV1::AccountMail { token_id },
+                Job::InvitationMail { invitation_id } => JobV1::InvitationMail { invitation_id },
             }
         }
     }
@@ -88,6 +98,8 @@ mod wire {
                 JobV1::Noop { label } => Job::Noop { label },
                 JobV1::PublishEvent { outbox_id } => Job::PublishEvent { outbox_id },
                 JobV1::Notify { notification_id } => Job::Notify { notification_id },
+                JobV1::AccountMail { token_id } => Job::AccountMail { token_id },
+                JobV1::InvitationMail { invitation_id } => Job::InvitationMail { invitation_id },
             }
         }
     }
