@@ -35,6 +35,8 @@ const RESERVED_HEADERS: &[&str] = &[
 pub(crate) struct Encoded {
     /// Without angle brackets: `0193…@example.com`.
     pub message_id: String,
+    /// The sender's bare address (envelope sender / SES source identity).
+    pub from_address: String,
     pub bytes: Vec<u8>,
 }
 
@@ -105,7 +107,7 @@ pub(crate) fn encode(mail: &Mail, now: DateTime<Utc>) -> Result<Encoded, MailErr
         .html_body(mail.html.as_str())
         .write_to_vec()
         .map_err(MailError::Encode)?;
-    Ok(Encoded { message_id, bytes })
+    Ok(Encoded { message_id, from_address: from.address, bytes })
 }
 
 #[cfg(test)]

@@ -75,22 +75,24 @@ fn classify(err: SdkError<SendEmailError>) -> MailError {
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send(&self, mail: &Mail) -> Result<SentMail, MailError> {
-        let encoded = mime::encode(mail, Utc::now())?;
+        let mime::Encoded { message_id: own_message_id, from_address, bytes } = mime::encode(mail, Utc::now())?;
         let raw = RawMessage::builder()
-            .data(Blob::new(encoded.bytes))
+            .data(Blob::new(bytes))
             .build()
             .expect("the raw message's only required field, data, is set");
         let output = self
             .client
             .send_email()
-            .from_email_address(&mail.from)
+            // The bare address: SES wants a non-ASCII display name RFC 2047 encoded here, and the message's own
+            // `From` header already carries the name, properly encoded.
+            .from_email_address(from_address)
             .content(EmailContent::builder().raw(raw).build())
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
             .map_err(classify)?;
         // SES always answers with its id; our own Message-ID identifies the message as well if it ever does not.
-        let message_id = output.message_id.unwrap_or(encoded.message_id);
+        let message_id = output.message_id.unwrap_or(own_message_id);
         tracing::debug!(message_id = %message_id, "mail sent through SES");
         Ok(SentMail { message_id })
     }
