@@ -22,6 +22,7 @@ struct RawConfig {
     s3_bucket: Option<String>,
     mail: String,
     mail_from: String,
+    ses_configuration_set: Option<String>,
     events: String,
     dynamodb_table: String,
     bus: String,
@@ -52,6 +53,7 @@ impl Default for RawConfig {
             s3_bucket: None,
             mail: "outbox".into(),
             mail_from: "Taskforge <no-reply@taskforge.localhost>".into(),
+            ses_configuration_set: None,
             events: "database".into(),
             dynamodb_table: "taskforge-events".into(),
             bus: "memory".into(),
@@ -126,7 +128,10 @@ pub struct Config {
     pub storage: StorageKind,
     pub s3_bucket: Option<String>,
     pub mail: MailKind,
+    /// Sender of every mail: `"Name <address>"` or a bare address.
     pub mail_from: String,
+    /// SES configuration set named on every send (event publishing: bounces, complaints); `None` for none.
+    pub ses_configuration_set: Option<String>,
     pub events: EventsKind,
     pub dynamodb_table: String,
     /// `None` for the in-process bus, else the Redis URL.
@@ -219,6 +224,10 @@ impl Config {
             return Err(invalid("s3_bucket", "", "required when storage = s3"));
         }
         let mail = one_of("mail", &raw.mail, &[("outbox", MailKind::Outbox), ("ses", MailKind::Ses)])?;
+        if let Err(e) = crate::mail::validate_address(&raw.mail_from) {
+            return Err(invalid("mail_from", &raw.mail_from, e.to_string()));
+        }
+        let ses_configuration_set = raw.ses_configuration_set.filter(|s| !s.trim().is_empty());
         let events =
             one_of("events", &raw.events, &[("database", EventsKind::Database), ("dynamodb", EventsKind::DynamoDb)])?;
         let bus_redis_url = match raw.bus.as_str() {
@@ -267,6 +276,7 @@ impl Config {
             s3_bucket: raw.s3_bucket,
             mail,
             mail_from: raw.mail_from,
+            ses_configuration_set,
             events,
             dynamodb_table: raw.dynamodb_table,
             bus_redis_url,
@@ -308,6 +318,8 @@ mod tests {
         assert!(err.contains("`http_addr`"), "{err}");
         let err = Config::from_pairs([("storage", "s3".to_string())]).unwrap_err().to_string();
         assert!(err.contains("`s3_bucket`"), "{err}");
+        let err = Config::from_pairs([("mail_from", "Taskforge <no-reply>".to_string())]).unwrap_err().to_string();
+        assert!(err.contains("`mail_from`") && err.contains("TASKFORGE_MAIL_FROM"), "{err}");
     }
 
     #[test]

@@ -277,11 +277,11 @@ pub struct CreatedInvitation {
     pub token: String,
 }
 
-/// Invites `email` with `role`. A pending invitation to the same address is replaced.
-#[allow(clippy::disallowed_methods)] // checks whether the invited address already has an account in this org
 /// The purpose invitation tokens are signed for.
 pub const INVITATION_TOKEN: &str = "invitation";
 
+/// Invites `email` with `role`. A pending invitation to the same address is replaced.
+#[allow(clippy::disallowed_methods)] // checks whether the invited address already has an account in this org
 pub async fn invite(
     db: &DatabaseConnection,
     scope: &Scope,
