@@ -19,14 +19,15 @@ use crate::http::idempotency::idempotent;
 use crate::http::observe::observe;
 use crate::http::orgs_api::OrgsApi;
 use crate::http::projects_api::ProjectsApi;
+use crate::http::reminders_api::RemindersApi;
 use crate::http::tasks_api::TasksApi;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-type Apis = (AuthApi, OrgsApi, ProjectsApi, TasksApi);
+type Apis = (AuthApi, OrgsApi, ProjectsApi, TasksApi, RemindersApi);
 
 fn apis() -> Apis {
-    (AuthApi, OrgsApi, ProjectsApi, TasksApi)
+    (AuthApi, OrgsApi, ProjectsApi, TasksApi, RemindersApi)
 }
 
 fn service() -> OpenApiService<Apis, ()> {

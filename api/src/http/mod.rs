@@ -5,6 +5,7 @@ pub mod idempotency;
 pub mod observe;
 pub mod orgs_api;
 pub mod projects_api;
+pub mod reminders_api;
 pub mod request_id;
 pub mod tasks_api;
 pub mod types;
@@ -18,6 +19,6 @@ pub enum ApiTags {
     Orgs,
     /// Projects, their members, statuses and labels.
     Projects,
-    /// Tasks, board moves, comments and watchers.
+    /// Tasks, board moves, comments, watchers and reminders.
     Tasks,
 }

@@ -8,6 +8,7 @@ mod m20261125_000002_tenant_task_indexes;
 mod m20261125_000003_assignee_board_columns;
 mod m20261125_000010_jobs;
 mod m20261125_000020_notifications;
+mod m20261125_000030_reminders;
 
 /// Runs the project's migrations in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_assignee_board_columns::Migration),
             Box::new(m20261125_000010_jobs::Migration),
             Box::new(m20261125_000020_notifications::Migration),
+            Box::new(m20261125_000030_reminders::Migration),
         ]
     }
 }

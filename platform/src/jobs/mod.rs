@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -31,11 +31,18 @@ pub enum Job {
     /// Delivers one in-app notification by email when its recipient's preferences ask for it (`notifications`
     /// row id); a no-op once the row's email is sent, skipped or left to the digest.
     Notify { notification_id: Uuid },
+    /// One scheduler run at `at`: fires due reminders and claims the daily digests due by then.
+    SchedulerTick { at: DateTime<Utc> },
+    /// Mails a user the overdue tasks assigned to them, as of their local day `local_date`.
+    OverdueDigest { user_id: Uuid, local_date: NaiveDate },
+    /// Mails a user their notifications waiting for the digest (`email_state = digest`), for `local_date`.
+    NotificationDigest { user_id: Uuid, local_date: NaiveDate },
 }
 
 impl Job {
     /// Every job type name, as it appears in `type` on the wire.
-    pub const TYPES: [&'static str; 3] = ["noop", "publish_event", "notify"];
+    pub const TYPES: [&'static str; 6] =
+        ["noop", "publish_event", "notify", "scheduler_tick", "overdue_digest", "notification_digest"];
 
     /// The wire name of this job's type.
     pub fn type_name(&self) -> &'static str {
@@ -43,6 +50,9 @@ impl Job {
             Job::Noop { .. } => "noop",
             Job::PublishEvent { .. } => "publish_event",
             Job::Notify { .. } => "notify",
+            Job::SchedulerTick { .. } => "scheduler_tick",
+            Job::OverdueDigest { .. } => "overdue_digest",
+            Job::NotificationDigest { .. } => "notification_digest",
         }
     }
 
@@ -52,6 +62,8 @@ impl Job {
             Job::Noop { .. } => Pool::Notifications,
             Job::PublishEvent { .. } => Pool::Notifications,
             Job::Notify { .. } => Pool::Notifications,
+            Job::SchedulerTick { .. } => Pool::Scheduler,
+            Job::OverdueDigest { .. } | Job::NotificationDigest { .. } => Pool::Notifications,
         }
     }
 }
@@ -70,6 +82,9 @@ mod wire {
         Noop { label: String },
         PublishEvent { outbox_id: Uuid },
         Notify { notification_id: Uuid },
+        SchedulerTick { at: DateTime<Utc> },
+        OverdueDigest { user_id: Uuid, local_date: NaiveDate },
+        NotificationDigest { user_id: Uuid, local_date: NaiveDate },
     }
 
     impl From<&Job> for JobV1 {
@@ -78,6 +93,9 @@ mod wire {
                 Job::Noop { label } => JobV1::Noop { label },
                 Job::PublishEvent { outbox_id } => JobV1::PublishEvent { outbox_id },
                 Job::Notify { notification_id } => JobV1::Notify { notification_id },
+                Job::SchedulerTick { at } => JobV1::SchedulerTick { at },
+                Job::OverdueDigest { user_id, local_date } => JobV1::OverdueDigest { user_id, local_date },
+                Job::NotificationDigest { user_id, local_date } => JobV1::NotificationDigest { user_id, local_date },
             }
         }
     }
@@ -88,6 +106,9 @@ mod wire {
                 JobV1::Noop { label } => Job::Noop { label },
                 JobV1::PublishEvent { outbox_id } => Job::PublishEvent { outbox_id },
                 JobV1::Notify { notification_id } => Job::Notify { notification_id },
+                JobV1::SchedulerTick { at } => Job::SchedulerTick { at },
+                JobV1::OverdueDigest { user_id, local_date } => Job::OverdueDigest { user_id, local_date },
+                JobV1::NotificationDigest { user_id, local_date } => Job::NotificationDigest { user_id, local_date },
             }
         }
     }
@@ -247,6 +268,21 @@ mod tests {
         let value = serde_json::to_value(&job).unwrap();
         assert_eq!(value, serde_json::json!({"type": "noop", "v": 1, "label": "x"}));
         assert_eq!(serde_json::from_value::<Job>(value).unwrap(), job);
+    }
+
+    #[test]
+    fn scheduler_and_digest_jobs_travel_with_plain_dates() {
+        let tick: Job = serde_json::from_value(serde_json::json!(
+            {"type": "scheduler_tick", "v": 1, "at": "2026-11-25T10:00:00Z"}
+        ))
+        .unwrap();
+        assert_eq!(tick, Job::SchedulerTick { at: "2026-11-25T10:00:00Z".parse().unwrap() });
+        assert_eq!(tick.pool(), Pool::Scheduler);
+        let user_id = Uuid::now_v7();
+        let digest = Job::OverdueDigest { user_id, local_date: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap() };
+        let value = serde_json::to_value(&digest).unwrap();
+        assert_eq!(value["local_date"], "2026-11-26");
+        assert_eq!(serde_json::from_value::<Job>(value).unwrap(), digest);
     }
 
     #[test]
