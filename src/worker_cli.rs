@@ -38,7 +38,7 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
     let workers = Workers::start(
         &db,
         queue,
-        WorkersConfig { pools: vec![args.pool], concurrency: args.concurrency, relay: true },
+        WorkersConfig { pools: vec![args.pool], concurrency: args.concurrency, relay: true, scheduler_tick: None },
     );
     crate::shutdown_signal().await;
     tracing::info!(pool = args.pool.name(), "shutting down: draining jobs");
@@ -49,5 +49,10 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
 /// Starts every pool and the outbox relay inside `serve`.
 pub fn start_embedded(config: &Config, db: &DatabaseConnection) -> anyhow::Result<Workers> {
     let queue = queue(config, db)?;
-    Ok(Workers::start(db, queue, WorkersConfig { pools: Pool::ALL.to_vec(), concurrency: None, relay: true }))
+    let scheduler_tick = Some(config.scheduler_tick);
+    Ok(Workers::start(
+        db,
+        queue,
+        WorkersConfig { pools: Pool::ALL.to_vec(), concurrency: None, relay: true, scheduler_tick },
+    ))
 }

@@ -4,16 +4,19 @@
 //! dead letters, metrics and the drain on shutdown. [`Workers::start`] composes one runtime per pool, the outbox
 //! relay and the queue gauges: `taskforge worker --pool NAME` starts one pool, `taskforge serve` all of them.
 //! This crate depends on `platform` and `entities`, never on `api`.
+pub mod daily_digests;
 pub mod handler;
 pub mod idempotency;
 pub mod outbox_relay;
 pub mod publish_event;
+pub mod reminders;
 pub mod runtime;
+pub mod scheduler;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::jobs::{Pool, Queue};
+use platform::jobs::{Clock, Pool, Queue};
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -23,12 +26,14 @@ pub use idempotency::mark_processed_once;
 pub use outbox_relay::OutboxRelay;
 pub use publish_event::{EventSink, LogSink, PublishEventHandler};
 pub use runtime::{DrainReport, Runtime, RuntimeOptions};
+pub use scheduler::Scheduler;
 
 /// The handlers of every job type, wired to their dependencies.
-pub fn registry(db: &DatabaseConnection) -> Registry {
+pub fn registry(db: &DatabaseConnection, queue: Arc<dyn Queue>) -> Registry {
     Registry::new()
         .register("noop", handler_fn(|_| async { Ok(()) }))
         .register("publish_event", PublishEventHandler::new(db.clone(), Arc::new(LogSink)))
+        .register("scheduler_tick", Scheduler::new(db.clone(), queue))
 }
 
 /// Updates the queue gauges (`taskforge_queue_depth`, `taskforge_queue_in_flight`,
@@ -65,6 +70,8 @@ pub struct WorkersConfig {
     pub concurrency: Option<usize>,
     /// Also run an outbox relay.
     pub relay: bool,
+    /// Also enqueue a scheduler tick this often (`serve`; in AWS an EventBridge schedule does it).
+    pub scheduler_tick: Option<Duration>,
 }
 
 /// Running pools, relay and gauges; [`Workers::shutdown`] drains them.
@@ -77,7 +84,7 @@ impl Workers {
     /// Starts the configured pools on `queue`, with the handlers of [`registry`].
     pub fn start(db: &DatabaseConnection, queue: Arc<dyn Queue>, config: WorkersConfig) -> Workers {
         let (stop, shutdown) = watch::channel(false);
-        let registry = Arc::new(registry(db));
+        let registry = Arc::new(registry(db, queue.clone()));
         let mut tasks = JoinSet::new();
         for pool in config.pools {
             let mut options = RuntimeOptions::for_pool(pool);
@@ -92,6 +99,9 @@ impl Workers {
         }
         if config.relay {
             tasks.spawn(OutboxRelay::new(db.clone(), queue.clone()).run(shutdown.clone()));
+        }
+        if let Some(every) = config.scheduler_tick {
+            tasks.spawn(scheduler::run_timer(queue.clone(), every, Clock::system(), shutdown.clone()));
         }
         tasks.spawn(report_queue_gauges(queue, Duration::from_secs(15), shutdown));
         Workers { stop, tasks }

@@ -301,6 +301,7 @@ both_backends! {
             pools: vec![Pool::Notifications],
             concurrency: Some(2),
             relay: true,
+            scheduler_tick: None,
         });
         eventually(WAIT, "both events to be processed", || async {
             let processed = processed_jobs::Entity::find()
