@@ -6,5 +6,6 @@ mod common;
 mod auth;
 mod orgs;
 mod projects;
+mod reminders;
 mod surface;
 mod tasks;
