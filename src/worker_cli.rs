@@ -43,6 +43,7 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
             concurrency: args.concurrency,
             relay: true,
             public_url: config.public_url.clone(),
+            scheduler_tick: None,
         },
     );
     crate::shutdown_signal().await;
@@ -54,6 +55,7 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
 /// Starts every pool and the outbox relay inside `serve`.
 pub fn start_embedded(config: &Config, db: &DatabaseConnection) -> anyhow::Result<Workers> {
     let queue = queue(config, db)?;
+    let scheduler_tick = Some(config.scheduler_tick);
     Ok(Workers::start(
         db,
         queue,
@@ -62,6 +64,7 @@ pub fn start_embedded(config: &Config, db: &DatabaseConnection) -> anyhow::Resul
             concurrency: None,
             relay: true,
             public_url: config.public_url.clone(),
+            scheduler_tick,
         },
     ))
 }

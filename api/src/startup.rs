@@ -20,14 +20,15 @@ use crate::http::notifications_api::NotificationsApi;
 use crate::http::observe::observe;
 use crate::http::orgs_api::OrgsApi;
 use crate::http::projects_api::ProjectsApi;
+use crate::http::reminders_api::RemindersApi;
 use crate::http::tasks_api::TasksApi;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-type Apis = (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi);
+type Apis = (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi);
 
 fn apis() -> Apis {
-    (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi)
+    (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi)
 }
 
 fn service() -> OpenApiService<Apis, ()> {

@@ -42,6 +42,12 @@ impl Role {
         }
     }
 
+    /// Whether a member with this role sees a project: admins and owners see all of them, members the org-wide ones,
+    /// and everyone the projects they were added to.
+    pub fn sees_project(self, project_is_org_wide: bool, is_project_member: bool) -> bool {
+        self.allows(Permission::AdministerProjects) || (self != Role::Guest && project_is_org_wide) || is_project_member
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Owner => "owner",

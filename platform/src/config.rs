@@ -38,6 +38,7 @@ struct RawConfig {
     token_requests_per_minute: u32,
     invitation_ttl_hours: u64,
     cookie_secure: bool,
+    scheduler_tick_seconds: u64,
 }
 
 impl Default for RawConfig {
@@ -69,6 +70,7 @@ impl Default for RawConfig {
             token_requests_per_minute: 600,
             invitation_ttl_hours: 24 * 7,
             cookie_secure: false,
+            scheduler_tick_seconds: 30,
         }
     }
 }
@@ -153,6 +155,8 @@ pub struct Config {
     pub invitation_ttl_hours: u64,
     /// Mark session cookies `Secure` (on behind HTTPS).
     pub cookie_secure: bool,
+    /// How often `serve` enqueues a scheduler tick (reminders, daily digests).
+    pub scheduler_tick: std::time::Duration,
 }
 
 /// A configuration value could not be read or is invalid.
@@ -262,6 +266,13 @@ impl Config {
         if raw.session_ttl_hours == 0 {
             return Err(invalid("session_ttl_hours", "0", "must be at least 1"));
         }
+        if !(1..=3600).contains(&raw.scheduler_tick_seconds) {
+            return Err(invalid(
+                "scheduler_tick_seconds",
+                raw.scheduler_tick_seconds.to_string(),
+                "must be between 1 and 3600",
+            ));
+        }
         let cors_origins =
             raw.cors_origins.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         Ok(Config {
@@ -292,6 +303,7 @@ impl Config {
             token_requests_per_minute: raw.token_requests_per_minute,
             invitation_ttl_hours: raw.invitation_ttl_hours,
             cookie_secure: raw.cookie_secure,
+            scheduler_tick: std::time::Duration::from_secs(raw.scheduler_tick_seconds),
         })
     }
 }

@@ -4,17 +4,20 @@
 //! dead letters, metrics and the drain on shutdown. [`Workers::start`] composes one runtime per pool, the outbox
 //! relay and the queue gauges: `taskforge worker --pool NAME` starts one pool, `taskforge serve` all of them.
 //! This crate depends on `platform` and `entities`, never on `api`.
+pub mod daily_digests;
 pub mod handler;
 pub mod idempotency;
 pub mod notifications;
 pub mod outbox_relay;
 pub mod publish_event;
+pub mod reminders;
 pub mod runtime;
+pub mod scheduler;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::jobs::{Pool, Queue};
+use platform::jobs::{Clock, Pool, Queue};
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -25,13 +28,15 @@ pub use notifications::NotificationSink;
 pub use outbox_relay::OutboxRelay;
 pub use publish_event::{EventSink, LogSink, PublishEventHandler};
 pub use runtime::{DrainReport, Runtime, RuntimeOptions};
+pub use scheduler::Scheduler;
 
 /// The handlers of every job type, wired to their dependencies.
 pub fn registry(db: &DatabaseConnection, queue: Arc<dyn Queue>, public_url: &str) -> Registry {
     let sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(LogSink), Arc::new(NotificationSink::new(public_url))];
     Registry::new()
         .register("noop", handler_fn(|_| async { Ok(()) }))
-        .register("publish_event", PublishEventHandler::new(db.clone(), queue, sinks))
+        .register("publish_event", PublishEventHandler::new(db.clone(), queue.clone(), sinks))
+        .register("scheduler_tick", Scheduler::new(db.clone(), queue))
 }
 
 /// Updates the queue gauges (`taskforge_queue_depth`, `taskforge_queue_in_flight`,
@@ -70,6 +75,8 @@ pub struct WorkersConfig {
     pub relay: bool,
     /// The public URL, for links in notifications and mail.
     pub public_url: String,
+    /// Also enqueue a scheduler tick this often (`serve`; in AWS an EventBridge schedule does it).
+    pub scheduler_tick: Option<Duration>,
 }
 
 /// Running pools, relay and gauges; [`Workers::shutdown`] drains them.
@@ -97,6 +104,9 @@ impl Workers {
         }
         if config.relay {
             tasks.spawn(OutboxRelay::new(db.clone(), queue.clone()).run(shutdown.clone()));
+        }
+        if let Some(every) = config.scheduler_tick {
+            tasks.spawn(scheduler::run_timer(queue.clone(), every, Clock::system(), shutdown.clone()));
         }
         tasks.spawn(report_queue_gauges(queue, Duration::from_secs(15), shutdown));
         Workers { stop, tasks }

@@ -10,5 +10,6 @@ pub mod orgs;
 pub mod outbox;
 pub mod project_access;
 pub mod projects;
+pub mod reminders;
 pub mod task_query;
 pub mod tasks;

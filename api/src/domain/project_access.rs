@@ -35,13 +35,12 @@ async fn role_sees(
     user_id: Uuid,
     project: &projects::Model,
 ) -> Result<bool, AppError> {
-    if role.allows(Permission::AdministerProjects) {
+    let org_wide = project.visibility == VISIBILITY_ORG;
+    // Ask the project membership only when the role alone does not decide.
+    if role.sees_project(org_wide, false) {
         return Ok(true);
     }
-    if role != Role::Guest && project.visibility == VISIBILITY_ORG {
-        return Ok(true);
-    }
-    is_project_member(db, scope, project.id, user_id).await
+    Ok(role.sees_project(org_wide, is_project_member(db, scope, project.id, user_id).await?))
 }
 
 /// The project if the actor sees it, else 404 `project_not_found`.

@@ -754,6 +754,9 @@ pub async fn update(
     if let Some(ids) = &label_ids {
         set_labels(&tx, scope, task.id, ids).await?;
     }
+    if due != old_due {
+        super::reminders::due_date_moved(&tx, scope, task.id, due, entities::now()).await?;
+    }
     outbox::record(
         &tx,
         Event {

@@ -6,6 +6,7 @@ pub mod notifications_api;
 pub mod observe;
 pub mod orgs_api;
 pub mod projects_api;
+pub mod reminders_api;
 pub mod request_id;
 pub mod tasks_api;
 pub mod types;
@@ -19,7 +20,7 @@ pub enum ApiTags {
     Orgs,
     /// Projects, their members, statuses and labels.
     Projects,
-    /// Tasks, board moves, comments and watchers.
+    /// Tasks, board moves, comments, watchers and reminders.
     Tasks,
     /// My in-app notifications and where each kind is delivered.
     Notifications,

@@ -232,6 +232,7 @@ impl TestApp {
             concurrency: None,
             relay: true,
             public_url: self.config.public_url.clone(),
+            scheduler_tick: None,
         };
         self.workers = Some(workers::Workers::start(&self.db, queue, config));
         self

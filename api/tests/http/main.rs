@@ -8,5 +8,6 @@ mod auth;
 mod notifications;
 mod orgs;
 mod projects;
+mod reminders;
 mod surface;
 mod tasks;

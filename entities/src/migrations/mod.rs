@@ -9,6 +9,7 @@ mod m20261125_000003_assignee_board_columns;
 mod m20261125_000010_jobs;
 mod m20261125_000020_notifications;
 mod m20261125_000021_account_tokens;
+mod m20261125_000030_reminders;
 
 /// Runs the project's migrations in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_jobs::Migration),
             Box::new(m20261125_000020_notifications::Migration),
             Box::new(m20261125_000021_account_tokens::Migration),
+            Box::new(m20261125_000030_reminders::Migration),
         ]
     }
 }

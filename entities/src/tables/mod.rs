@@ -15,11 +15,13 @@ pub mod outbox;
 pub mod processed_jobs;
 pub mod project_members;
 pub mod projects;
+pub mod reminders;
 pub mod sessions;
 pub mod statuses;
 pub mod task_assignees;
 pub mod task_labels;
 pub mod tasks;
+pub mod user_daily_runs;
 pub mod users;
 pub mod watchers;
 
@@ -45,5 +47,6 @@ tenant!(
     task_labels,
     comments,
     watchers,
-    outbox
+    outbox,
+    reminders
 );

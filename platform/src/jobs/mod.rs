@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -35,11 +35,26 @@ pub enum Job {
     AccountMail { token_id: Uuid },
     /// Emails an invitation to its invitee (`invitations` row id).
     InvitationMail { invitation_id: Uuid },
+    /// One scheduler run at `at`: fires due reminders and claims the daily digests due by then.
+    SchedulerTick { at: DateTime<Utc> },
+    /// Mails a user the overdue tasks assigned to them, as of their local day `local_date`.
+    OverdueDigest { user_id: Uuid, local_date: NaiveDate },
+    /// Mails a user their notifications waiting for the digest (`email_state = digest`), for `local_date`.
+    NotificationDigest { user_id: Uuid, local_date: NaiveDate },
 }
 
 impl Job {
     /// Every job type name, as it appears in `type` on the wire.
-    pub const TYPES: [&'static str; 5] = ["noop", "publish_event", "notify", "account_mail", "invitation_mail"];
+    pub const TYPES: [&'static str; 8] = [
+        "noop",
+        "publish_event",
+        "notify",
+        "account_mail",
+        "invitation_mail",
+        "scheduler_tick",
+        "overdue_digest",
+        "notification_digest",
+    ];
 
     /// The wire name of this job's type.
     pub fn type_name(&self) -> &'static str {
@@ -49,6 +64,9 @@ impl Job {
             Job::Notify { .. } => "notify",
             Job::AccountMail { .. } => "account_mail",
             Job::InvitationMail { .. } => "invitation_mail",
+            Job::SchedulerTick { .. } => "scheduler_tick",
+            Job::OverdueDigest { .. } => "overdue_digest",
+            Job::NotificationDigest { .. } => "notification_digest",
         }
     }
 
@@ -58,6 +76,8 @@ impl Job {
             Job::Noop { .. } => Pool::Notifications,
             Job::PublishEvent { .. } => Pool::Notifications,
             Job::Notify { .. } | Job::AccountMail { .. } | Job::InvitationMail { .. } => Pool::Notifications,
+            Job::SchedulerTick { .. } => Pool::Scheduler,
+            Job::OverdueDigest { .. } | Job::NotificationDigest { .. } => Pool::Notifications,
         }
     }
 }
@@ -78,6 +98,9 @@ mod wire {
         Notify { notification_id: Uuid },
         AccountMail { token_id: Uuid },
         InvitationMail { invitation_id: Uuid },
+        SchedulerTick { at: DateTime<Utc> },
+        OverdueDigest { user_id: Uuid, local_date: NaiveDate },
+        NotificationDigest { user_id: Uuid, local_date: NaiveDate },
     }
 
     impl From<&Job> for JobV1 {
@@ -88,6 +111,9 @@ mod wire {
                 Job::Notify { notification_id } => JobV1::Notify { notification_id },
                 Job::AccountMail { token_id } => JobV1::AccountMail { token_id },
                 Job::InvitationMail { invitation_id } => JobV1::InvitationMail { invitation_id },
+                Job::SchedulerTick { at } => JobV1::SchedulerTick { at },
+                Job::OverdueDigest { user_id, local_date } => JobV1::OverdueDigest { user_id, local_date },
+                Job::NotificationDigest { user_id, local_date } => JobV1::NotificationDigest { user_id, local_date },
             }
         }
     }
@@ -100,6 +126,9 @@ mod wire {
                 JobV1::Notify { notification_id } => Job::Notify { notification_id },
                 JobV1::AccountMail { token_id } => Job::AccountMail { token_id },
                 JobV1::InvitationMail { invitation_id } => Job::InvitationMail { invitation_id },
+                JobV1::SchedulerTick { at } => Job::SchedulerTick { at },
+                JobV1::OverdueDigest { user_id, local_date } => Job::OverdueDigest { user_id, local_date },
+                JobV1::NotificationDigest { user_id, local_date } => Job::NotificationDigest { user_id, local_date },
             }
         }
     }
@@ -259,6 +288,21 @@ mod tests {
         let value = serde_json::to_value(&job).unwrap();
         assert_eq!(value, serde_json::json!({"type": "noop", "v": 1, "label": "x"}));
         assert_eq!(serde_json::from_value::<Job>(value).unwrap(), job);
+    }
+
+    #[test]
+    fn scheduler_and_digest_jobs_travel_with_plain_dates() {
+        let tick: Job = serde_json::from_value(serde_json::json!(
+            {"type": "scheduler_tick", "v": 1, "at": "2026-11-25T10:00:00Z"}
+        ))
+        .unwrap();
+        assert_eq!(tick, Job::SchedulerTick { at: "2026-11-25T10:00:00Z".parse().unwrap() });
+        assert_eq!(tick.pool(), Pool::Scheduler);
+        let user_id = Uuid::now_v7();
+        let digest = Job::OverdueDigest { user_id, local_date: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap() };
+        let value = serde_json::to_value(&digest).unwrap();
+        assert_eq!(value["local_date"], "2026-11-26");
+        assert_eq!(serde_json::from_value::<Job>(value).unwrap(), digest);
     }
 
     #[test]

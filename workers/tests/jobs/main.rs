@@ -5,3 +5,4 @@ mod common;
 mod outbox;
 mod queue;
 mod runtime;
+mod scheduler;

@@ -305,6 +305,7 @@ both_backends! {
             concurrency: Some(2),
             relay: true,
             public_url: "http://taskforge.test".into(),
+            scheduler_tick: None,
         });
         eventually(WAIT, "both events to be processed", || async {
             let processed = processed_jobs::Entity::find()
