@@ -2,6 +2,7 @@
 //! connection, the job contract and the queue port. Ports to other services (storage, mail, events, bus, scanner)
 //! join here as they are built.
 pub mod aws;
+pub mod aws_bootstrap;
 pub mod config;
 pub mod db;
 pub mod jobs;

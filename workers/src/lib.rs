@@ -43,8 +43,10 @@ pub async fn report_queue_gauges(queue: Arc<dyn Queue>, every: Duration, mut shu
                     metrics::gauge!("taskforge_queue_in_flight", "pool" => pool).set(s.in_flight as f64);
                     metrics::gauge!("taskforge_queue_delayed", "pool" => pool).set(s.delayed as f64);
                     metrics::gauge!("taskforge_queue_dead_letters", "pool" => pool).set(s.dead_letters as f64);
-                    metrics::gauge!("taskforge_queue_oldest_age_seconds", "pool" => pool)
-                        .set(s.oldest_age.as_secs_f64());
+                    // Left unset where the backend cannot tell (SQS): a made-up zero would hide a stuck queue.
+                    if let Some(age) = s.oldest_age {
+                        metrics::gauge!("taskforge_queue_oldest_age_seconds", "pool" => pool).set(age.as_secs_f64());
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reading queue statistics failed"),
