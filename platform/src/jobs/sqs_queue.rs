@@ -53,11 +53,13 @@ const SCAN_VISIBILITY_SECS: i32 = 30;
 /// Dead letters one listing reads at most; a listing sorts them newest first.
 const SCAN_LIMIT: usize = 1000;
 
-mod attr {
+/// The message attributes this adapter reads and writes: part of its wire format, like the body.
+pub mod attr {
     pub const JOB_ID: &str = "job_id";
     pub const JOB_TYPE: &str = "job_type";
     pub const ORG_ID: &str = "org_id";
     pub const ENQUEUED_AT: &str = "enqueued_at";
+    /// Unix milliseconds before which the job must not run: a delay longer than SQS's 15 minutes.
     pub const NOT_BEFORE: &str = "not_before";
     pub const REASON: &str = "reason";
     pub const ATTEMPTS: &str = "attempts";

@@ -135,6 +135,7 @@ pub struct TestDb {
     pub queue: Arc<dyn Queue>,
     /// Deletes the test's SQS queues afterwards; declared before `_handle` so it drops first.
     _sqs: Option<SqsQueues>,
+    sqs_prefix: Option<String>,
     _handle: DbHandle,
 }
 
@@ -180,13 +181,18 @@ impl TestDb {
         let db = platform::db::connect(&config).await.expect("connecting to the test database");
         platform::db::migrate(&db).await.expect("migrating the test database");
         let clock = Clock::system();
-        let (queue, sqs): (Arc<dyn Queue>, _) = if backend == Backend::Sqs {
-            let (queue, cleanup) = sqs_queue().await?;
-            (Arc::new(queue), Some(cleanup))
+        let (queue, sqs, sqs_prefix): (Arc<dyn Queue>, _, _) = if backend == Backend::Sqs {
+            let (queue, cleanup, prefix) = sqs_queue().await?;
+            (Arc::new(queue), Some(cleanup), Some(prefix))
         } else {
-            (Arc::new(DbQueue::with_clock(db.clone(), clock.clone())), None)
+            (Arc::new(DbQueue::with_clock(db.clone(), clock.clone())), None, None)
         };
-        Some(TestDb { backend, db, clock, queue, _sqs: sqs, _handle: handle })
+        Some(TestDb { backend, db, clock, queue, _sqs: sqs, sqs_prefix, _handle: handle })
+    }
+
+    /// The SQS queue prefix of this test.
+    pub fn sqs_prefix(&self) -> Option<String> {
+        self.sqs_prefix.clone()
     }
 
     /// A visibility timeout (and delay) for tests that wait one out: 30 s of manual clock for the database
@@ -253,8 +259,8 @@ impl TestDb {
     }
 }
 
-/// A bootstrapped set of SQS queues on moto under a fresh prefix; `None` when moto is unreachable outside CI.
-async fn sqs_queue() -> Option<(SqsQueue, SqsQueues)> {
+/// The moto address; `None` when moto is unreachable outside CI (under `CI=true` that fails the test).
+pub async fn moto_url() -> Option<String> {
     let url = aws_url();
     if let Err(e) = moto_reachable(&url).await {
         if in_ci() {
@@ -263,19 +269,37 @@ async fn sqs_queue() -> Option<(SqsQueue, SqsQueues)> {
         eprintln!("skipping the SQS variant: moto at {url} is unreachable ({e})");
         return None;
     }
+    Some(url)
+}
+
+/// A queue prefix no other test uses.
+pub fn unique_prefix() -> String {
     // The random tail of a UUIDv7: its head is the time, shared by tests started in the same millisecond.
-    let prefix = format!("tft-{}", &Uuid::now_v7().simple().to_string()[20..]);
+    format!("tft-{}", &Uuid::now_v7().simple().to_string()[20..])
+}
+
+/// A bootstrapped set of SQS queues on moto under a fresh prefix; `None` when moto is unreachable outside CI.
+async fn sqs_queue() -> Option<(SqsQueue, SqsQueues, String)> {
+    let url = moto_url().await?;
+    let prefix = unique_prefix();
     let sdk = platform::aws::sdk_config_for("us-east-1", Some(&url)).await;
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &prefix);
     queue.bootstrap().await.expect("creating the test queues on moto");
     let names = queue.queue_names();
-    Some((queue, SqsQueues { url, names }))
+    Some((queue, SqsQueues::new(url, names), prefix))
 }
 
 /// The SQS queues of one test, deleted when it ends (also when it panicked) so moto does not pile them up.
 pub struct SqsQueues {
     url: String,
     names: Vec<String>,
+}
+
+impl SqsQueues {
+    /// Deletes these queues of the moto server at `url` on drop.
+    pub fn new(url: String, names: Vec<String>) -> SqsQueues {
+        SqsQueues { url, names }
+    }
 }
 
 impl Drop for SqsQueues {
