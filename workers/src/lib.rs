@@ -6,6 +6,7 @@
 //! This crate depends on `platform` and `entities`, never on `api`.
 pub mod handler;
 pub mod idempotency;
+pub mod noop;
 pub mod outbox_relay;
 pub mod publish_event;
 pub mod runtime;
@@ -27,7 +28,7 @@ pub use runtime::{DrainReport, Runtime, RuntimeOptions};
 /// The handlers of every job type, wired to their dependencies.
 pub fn registry(db: &DatabaseConnection) -> Registry {
     Registry::new()
-        .register("noop", handler_fn(|_| async { Ok(()) }))
+        .register("noop", noop::NoopHandler::from_env(db))
         .register("publish_event", PublishEventHandler::new(db.clone(), Arc::new(LogSink)))
 }
 

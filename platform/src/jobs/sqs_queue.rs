@@ -269,6 +269,11 @@ impl SqsQueue {
         SqsQueue { client, prefix: prefix.into(), wait_time: Duration::from_secs(1), urls: RwLock::default() }
     }
 
+    /// A queue for `config`'s AWS region, endpoint and `sqs_prefix`.
+    pub async fn from_config(config: &crate::Config) -> SqsQueue {
+        SqsQueue::new(Client::new(&crate::aws::sdk_config(config).await), &config.sqs_prefix)
+    }
+
     /// Sets how long a claim waits on an empty queue (rounded up to whole seconds, at most 20).
     pub fn with_wait_time(mut self, wait_time: Duration) -> SqsQueue {
         self.wait_time = wait_time.min(Duration::from_secs(20));
