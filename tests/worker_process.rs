@@ -139,6 +139,34 @@ async fn killed_worker_job_completes_once(deployment: Deployment) {
     assert!(status.success(), "the worker exits cleanly on SIGTERM: {status}");
     assert!(queue.failed_list(None, 10).await.unwrap().is_empty());
     assert!(processed(&db, job.job_id).await);
+    operator_commands_work(&deployment, &*queue).await;
+}
+
+/// `taskforge jobs …` go through the same queue port: stats, a dead letter listed, shown, retried and purged.
+async fn operator_commands_work(deployment: &Deployment, queue: &dyn Queue) {
+    let stats = deployment.run(&["jobs", "stats"]);
+    let row = stats.lines().find(|l| l.starts_with("notifications")).expect("a notifications row");
+    assert_eq!(row.split_whitespace().take(5).collect::<Vec<_>>(), ["notifications", "0", "0", "0", "0"], "{stats}");
+
+    let job = Envelope::new(Job::Noop { label: "broken".into() }, None);
+    queue.enqueue(std::slice::from_ref(&job), Duration::ZERO).await.unwrap();
+    let claim = || async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(m) = queue.claim_batch(Pool::Notifications, 1, Duration::from_secs(30)).await.unwrap().pop() {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "the job never became claimable");
+        }
+    };
+    assert!(queue.dead_letter(&claim().await, "the handler gave up").await.unwrap());
+    let id = job.job_id.to_string();
+    assert!(deployment.run(&["jobs", "failed", "list"]).contains(&id));
+    assert!(deployment.run(&["jobs", "failed", "show", &id]).contains("the handler gave up"));
+    assert!(deployment.run(&["jobs", "retry", &id]).contains("requeued"));
+    assert!(queue.dead_letter(&claim().await, "still broken").await.unwrap());
+    assert!(deployment.run(&["jobs", "purge"]).contains("deleted 1 dead letter(s)"));
+    assert!(deployment.run(&["jobs", "failed", "list"]).contains("no dead letters"));
 }
 
 fn aws_url() -> String {
