@@ -75,7 +75,11 @@ every_queue! {
         }
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 200, "every job was claimed");
-        assert!(seen.values().all(|n| *n == 1), "no job was claimed twice");
+        // A standard SQS queue delivers at least once and may hand the same message to two receivers (moto does
+        // so under concurrent receives); only the database queue's claims are exclusive.
+        if t.backend != Backend::Sqs {
+            assert!(seen.values().all(|n| *n == 1), "no job was claimed twice");
+        }
         let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
         assert_eq!((s.depth, s.in_flight), (0, 0));
     }

@@ -204,11 +204,13 @@ every_queue! {
                 Ok(())
             }
         }));
-        // Two runtimes compete: without heartbeats the second would take the job over once the visibility timeout
-        // ran out, a third of the way through the job.
+        // A second runtime waits for work: without heartbeats it would take the job over once the visibility
+        // timeout ran out, a third of the way through the job. It starts after the first claimed the job, because
+        // simultaneous receives may both get a message on SQS (at-least-once), which is not what this tests.
         let first = t.start(registry.clone(), t.fast_options(1));
-        let second = t.start(registry, t.fast_options(1));
         t.enqueue_noops(&["long"]).await;
+        eventually(WAIT, "the first runtime to start the job", || async { runs.load(Ordering::SeqCst) == 1 }).await;
+        let second = t.start(registry, t.fast_options(1));
         eventually(WAIT, "the job to finish", || queue_is_empty(&t)).await;
         first.stop().await;
         second.stop().await;
