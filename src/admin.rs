@@ -41,6 +41,21 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 100_000)]
         tasks: usize,
     },
+    /// Create the AWS resources the configuration names (every pool's SQS queue and dead-letter queue with its
+    /// redrive policy, the SES identity of mail_from); present ones are kept. Needs no database.
+    AwsBootstrap,
+}
+
+/// Runs `admin aws-bootstrap` and prints what it created and what was already there.
+pub async fn aws_bootstrap(config: &platform::Config) -> anyhow::Result<()> {
+    let done = platform::aws_bootstrap::bootstrap(config).await?;
+    for r in &done {
+        let what = if r.created { "created" } else { "present" };
+        println!("{what:<8} {:<13} {}", r.kind, r.name);
+    }
+    let created = done.iter().filter(|r| r.created).count();
+    println!("{created} created, {} already present", done.len() - created);
+    Ok(())
 }
 
 pub async fn run(state: &api::AppState, command: AdminCommand) -> anyhow::Result<()> {
@@ -79,6 +94,7 @@ pub async fn run(state: &api::AppState, command: AdminCommand) -> anyhow::Result
             let summary = crate::seed::seed_bench(&state.db, crate::seed::Sizes { users, projects, tasks }).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }
+        AdminCommand::AwsBootstrap => aws_bootstrap(&state.config).await?,
     }
     Ok(())
 }

@@ -11,7 +11,8 @@ use uuid::Uuid;
 /// Subcommands of `taskforge jobs`.
 #[derive(Subcommand)]
 pub enum JobsCommand {
-    /// Depth, in flight, delayed, dead letters and age of the oldest ready job, per pool.
+    /// Depth, in flight, delayed, dead letters and age of the oldest ready job, per pool (SQS does not report the
+    /// age: n/a; see the queue's CloudWatch metric ApproximateAgeOfOldestMessage).
     Stats,
     /// Dead letters.
     Failed {
@@ -81,7 +82,7 @@ fn show(job: &FailedJob) {
 /// Runs one operator command against the configured queue.
 pub async fn run(config: Config, command: JobsCommand) -> anyhow::Result<()> {
     let db = platform::db::connect(&config).await?;
-    let queue = crate::worker_cli::queue(&config, &db)?;
+    let queue = platform::jobs::connect_queue(&config, &db).await?;
     match command {
         JobsCommand::Stats => {
             println!(
@@ -96,7 +97,7 @@ pub async fn run(config: Config, command: JobsCommand) -> anyhow::Result<()> {
                     s.in_flight,
                     s.delayed,
                     s.dead_letters,
-                    secs(s.oldest_age)
+                    s.oldest_age.map_or_else(|| "n/a".to_owned(), secs)
                 );
             }
         }

@@ -72,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Admin { command: admin::AdminCommand::AwsBootstrap } => admin::aws_bootstrap(&config).await,
         Command::Admin { command } => {
             let db = platform::db::connect(&config).await?;
             platform::db::migrate(&db).await?;
@@ -90,8 +91,10 @@ async fn serve(config: Config, demo: bool, embedded: bool) -> anyhow::Result<()>
     }
     let addr = config.http_addr;
     let public_url = config.public_url.clone();
-    let workers = if embedded { Some(worker_cli::start_embedded(&config, &db)?) } else { None };
-    let state = api::AppState::new(db, config)?;
+    // The API enqueues too (account mail), on the same queue the workers drain.
+    let queue = platform::jobs::connect_queue(&config, &db).await?;
+    let workers = embedded.then(|| worker_cli::start_embedded(&config, &db, queue.clone()));
+    let state = api::AppState::new(db, config)?.with_queue(queue);
     if demo {
         let login = demo::seed(&state).await.context("seeding the demo data")?;
         println!("Demo data ready. Sign in as {} with password {}", login.email, login.password);

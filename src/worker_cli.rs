@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::bail;
-use platform::config::QueueKind;
-use platform::jobs::{DbQueue, Pool, Queue};
+use platform::jobs::{connect_queue, Pool, Queue};
 use platform::Config;
 use sea_orm::DatabaseConnection;
 use workers::{Workers, WorkersConfig};
@@ -20,21 +19,13 @@ pub struct WorkerArgs {
     concurrency: Option<usize>,
 }
 
-/// The configured queue adapter.
-pub fn queue(config: &Config, db: &DatabaseConnection) -> anyhow::Result<Arc<dyn Queue>> {
-    match config.queue {
-        QueueKind::Database => Ok(Arc::new(DbQueue::new(db.clone()))),
-        QueueKind::Sqs => bail!("the SQS queue adapter is not available yet; set TASKFORGE_QUEUE=database"),
-    }
-}
-
 /// Runs one pool until SIGTERM/SIGINT, then drains it.
 pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
     if args.concurrency == Some(0) {
         bail!("--concurrency must be at least 1");
     }
     let db = platform::db::connect(&config).await?;
-    let queue = queue(&config, &db)?;
+    let queue = connect_queue(&config, &db).await?;
     let workers = Workers::start(
         &db,
         queue,
@@ -53,10 +44,9 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
 }
 
 /// Starts every pool and the outbox relay inside `serve`.
-pub fn start_embedded(config: &Config, db: &DatabaseConnection) -> anyhow::Result<Workers> {
-    let queue = queue(config, db)?;
+pub fn start_embedded(config: &Config, db: &DatabaseConnection, queue: Arc<dyn Queue>) -> Workers {
     let scheduler_tick = Some(config.scheduler_tick);
-    Ok(Workers::start(
+    Workers::start(
         db,
         queue,
         WorkersConfig {
@@ -66,5 +56,5 @@ pub fn start_embedded(config: &Config, db: &DatabaseConnection) -> anyhow::Resul
             public_url: config.public_url.clone(),
             scheduler_tick,
         },
-    ))
+    )
 }

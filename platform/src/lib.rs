@@ -2,6 +2,7 @@
 //! connection, the job contract and the queue port, and the mail port. Ports to other services (storage, events, bus,
 //! scanner) join here as they are built.
 pub mod aws;
+pub mod aws_bootstrap;
 pub mod config;
 pub mod db;
 pub mod jobs;

@@ -7,6 +7,7 @@
 pub mod daily_digests;
 pub mod handler;
 pub mod idempotency;
+pub mod noop;
 pub mod notifications;
 pub mod outbox_relay;
 pub mod publish_event;
@@ -34,7 +35,7 @@ pub use scheduler::Scheduler;
 pub fn registry(db: &DatabaseConnection, queue: Arc<dyn Queue>, public_url: &str) -> Registry {
     let sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(LogSink), Arc::new(NotificationSink::new(public_url))];
     Registry::new()
-        .register("noop", handler_fn(|_| async { Ok(()) }))
+        .register("noop", noop::NoopHandler::from_env(db))
         .register("publish_event", PublishEventHandler::new(db.clone(), queue.clone(), sinks))
         .register("scheduler_tick", Scheduler::new(db.clone(), queue))
 }
@@ -51,8 +52,10 @@ pub async fn report_queue_gauges(queue: Arc<dyn Queue>, every: Duration, mut shu
                     metrics::gauge!("taskforge_queue_in_flight", "pool" => pool).set(s.in_flight as f64);
                     metrics::gauge!("taskforge_queue_delayed", "pool" => pool).set(s.delayed as f64);
                     metrics::gauge!("taskforge_queue_dead_letters", "pool" => pool).set(s.dead_letters as f64);
-                    metrics::gauge!("taskforge_queue_oldest_age_seconds", "pool" => pool)
-                        .set(s.oldest_age.as_secs_f64());
+                    // Left unset where the backend cannot tell (SQS): a made-up zero would hide a stuck queue.
+                    if let Some(age) = s.oldest_age {
+                        metrics::gauge!("taskforge_queue_oldest_age_seconds", "pool" => pool).set(age.as_secs_f64());
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reading queue statistics failed"),

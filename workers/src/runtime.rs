@@ -177,7 +177,7 @@ impl Runtime {
         // Drain: give back what never started, then let running jobs finish within the grace period.
         let mut report = DrainReport::default();
         for message in claimed {
-            match self.queue.release(&message.lease).await {
+            match self.queue.release(&message).await {
                 Ok(_) => report.released += 1,
                 Err(e) => tracing::warn!(pool = pool.name(), error = %e, "releasing a claimed job failed; it \
                     becomes visible when its lease expires"),
@@ -224,7 +224,7 @@ impl Runtime {
 
 /// Runs one claimed message to an outcome and settles it with the queue.
 async fn process(queue: &dyn Queue, registry: &Registry, opts: &RuntimeOptions, message: LeasedMessage) -> Outcome {
-    let lease = message.lease;
+    let lease = message.lease.clone();
     let envelope = match Envelope::decode(&message.body) {
         Ok(mut envelope) => {
             envelope.attempt = message.receive_count;
@@ -233,7 +233,7 @@ async fn process(queue: &dyn Queue, registry: &Registry, opts: &RuntimeOptions, 
         Err(e) => {
             let reason = format!("poison: the message does not decode as a job: {e}");
             tracing::error!(reason = %reason, "dead-lettering a malformed job");
-            settle(queue.dead_letter(&lease, &reason).await, &lease);
+            settle(queue.dead_letter(&message, &reason).await, &lease);
             return Outcome::Poison;
         }
     };
@@ -245,7 +245,7 @@ async fn process(queue: &dyn Queue, registry: &Registry, opts: &RuntimeOptions, 
     let Some(handler) = registry.get(&envelope.job) else {
         let reason = format!("poison: no handler for `{}` in pool {}", envelope.job.type_name(), opts.pool);
         tracing::error!(reason = %reason, "dead-lettering a job nobody handles");
-        settle(queue.dead_letter(&lease, &reason).await, &lease);
+        settle(queue.dead_letter(&message, &reason).await, &lease);
         return Outcome::Poison;
     };
 
@@ -283,14 +283,14 @@ async fn process(queue: &dyn Queue, registry: &Registry, opts: &RuntimeOptions, 
         }
         Err(HandlerError::Permanent(reason)) => {
             tracing::error!(reason = %reason, "job failed permanently; dead-lettering it");
-            settle(queue.dead_letter(&lease, &reason).await, &lease);
+            settle(queue.dead_letter(&message, &reason).await, &lease);
             Outcome::DeadLettered
         }
         Err(HandlerError::Retryable(reason)) if attempt >= opts.max_attempts => {
             tracing::error!(reason = %reason, max_attempts = opts.max_attempts, "job failed on its last attempt; \
                 dead-lettering it");
             let reason = format!("failed {attempt} times; last error: {reason}");
-            settle(queue.dead_letter(&lease, &reason).await, &lease);
+            settle(queue.dead_letter(&message, &reason).await, &lease);
             Outcome::DeadLettered
         }
         Err(HandlerError::Retryable(reason)) => {

@@ -66,7 +66,9 @@ impl DbQueue {
     fn leased(rows: Vec<jobs::Model>, pool: Pool, token: Uuid) -> Vec<LeasedMessage> {
         rows.into_iter()
             .map(|row| LeasedMessage {
-                lease: Lease { pool, message_id: row.id, token },
+                lease: Lease { pool, message_id: row.id, token, receipt_handle: None },
+                job_type: row.job_type,
+                org_id: row.org_id,
                 body: row.body,
                 receive_count: count(row.attempts),
                 enqueued_at: row.enqueued_at,
@@ -266,7 +268,8 @@ impl Queue for DbQueue {
         .await
     }
 
-    async fn release(&self, lease: &Lease) -> Result<bool, QueueError> {
+    async fn release(&self, message: &LeasedMessage) -> Result<bool, QueueError> {
+        let lease = &message.lease;
         let now = self.clock.now();
         self.update_leased(
             lease,
@@ -279,7 +282,9 @@ impl Queue for DbQueue {
         .await
     }
 
-    async fn dead_letter(&self, lease: &Lease, reason: &str) -> Result<bool, QueueError> {
+    async fn dead_letter(&self, message: &LeasedMessage, reason: &str) -> Result<bool, QueueError> {
+        // The row is the source of truth here; the message only names it.
+        let lease = &message.lease;
         let tx = self.db.begin().await?;
         let row = jobs::Entity::find_by_id(lease.message_id)
             .filter(jobs::Column::LeaseToken.eq(lease.token))
@@ -341,7 +346,7 @@ impl Queue for DbQueue {
                 .into_tuple()
                 .one(&self.db)
                 .await?;
-            let oldest_age = oldest.and_then(|t| (now - t).to_std().ok()).unwrap_or_default();
+            let oldest_age = Some(oldest.and_then(|t| (now - t).to_std().ok()).unwrap_or_default());
             out.push(PoolStats { pool, depth, in_flight, delayed, dead_letters, oldest_age });
         }
         Ok(out)

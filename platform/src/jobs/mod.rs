@@ -1,6 +1,6 @@
 //! The job contract shared by everything that enqueues or runs jobs: the versioned [`Job`] type, its [`Envelope`],
 //! the worker [`Pool`]s with their settings (the one place concurrency, visibility timeout, attempts and timeouts are
-//! defined), and the [`Queue`] port with its database adapter.
+//! defined), and the [`Queue`] port with its database and SQS adapters ([`connect_queue`] picks the configured one).
 //!
 //! A job is a plain serde value (`{"type": "noop", "v": 1, "label": "…"}`) so the same bytes travel through the
 //! database queue and SQS. Decoding is strict about what it cannot understand: an unknown type, an unsupported
@@ -8,6 +8,7 @@
 mod clock;
 mod db_queue;
 mod queue;
+pub mod sqs_queue;
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,6 +21,27 @@ use uuid::Uuid;
 pub use clock::Clock;
 pub use db_queue::DbQueue;
 pub use queue::{FailedJob, Lease, LeasedMessage, OutgoingMessage, PoolStats, Queue, QueueError};
+pub use sqs_queue::SqsQueue;
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::config::{Config, QueueKind};
+
+/// The configured queue adapter: the database queue over `db`, or SQS with the queues named by `sqs_prefix` (all
+/// looked up now, so a missing queue fails start-up with a hint to run `taskforge admin aws-bootstrap`).
+pub async fn connect_queue(config: &Config, db: &DatabaseConnection) -> Result<Arc<dyn Queue>, QueueError> {
+    match config.queue {
+        QueueKind::Database => Ok(Arc::new(DbQueue::new(db.clone()))),
+        QueueKind::Sqs => {
+            let queue =
+                SqsQueue::new(aws_sdk_sqs::Client::new(&crate::aws::sdk_config(config).await), &config.sqs_prefix);
+            queue.check().await?;
+            Ok(Arc::new(queue))
+        }
+    }
+}
 
 /// Work to do. Each variant names its pool ([`Job::pool`]); the wire format carries a per-type version `v`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -41,19 +41,28 @@ impl From<&Envelope> for OutgoingMessage {
     }
 }
 
-/// Proof of a claim. Only the current holder's lease matches: once it expires and another worker claims the
-/// message, the old lease's ack, heartbeat or retry does nothing.
+/// Proof of a claim. In the database queue only the current holder's lease matches: once it expires and another
+/// worker claims the message, the old lease's ack, heartbeat or retry does nothing. SQS fences with its receipt
+/// handle, which is weaker: AWS documents that a delete with an outdated handle "succeeds" without saying whether
+/// it deleted anything, so there a stale settle can take effect; at-least-once handlers absorb the consequences.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
     pub pool: Pool,
+    /// The job's id (the envelope's `job_id`), the same on every backend.
     pub message_id: Uuid,
+    /// Unique per claim; the database queue's fencing token, a correlation id in logs elsewhere.
     pub token: Uuid,
+    /// The SQS receipt handle of this delivery; `None` in the database queue.
+    pub receipt_handle: Option<String>,
 }
 
 /// A claimed message.
 #[derive(Clone, Debug)]
 pub struct LeasedMessage {
     pub lease: Lease,
+    /// As given at enqueue ([`OutgoingMessage::job_type`]).
+    pub job_type: String,
+    pub org_id: Option<Uuid>,
     /// The raw body; decoding it is the runtime's job, so a malformed body can be dead-lettered as poison.
     pub body: String,
     /// Deliveries so far including this one (SQS `ApproximateReceiveCount`).
@@ -72,8 +81,9 @@ pub struct PoolStats {
     /// Messages waiting for their run-at time (delayed enqueues, retries in backoff).
     pub delayed: u64,
     pub dead_letters: u64,
-    /// Age of the oldest ready message; zero when there is none.
-    pub oldest_age: Duration,
+    /// Age of the oldest ready message (zero when there is none); `None` when the backend cannot tell without
+    /// disturbing the messages (SQS: the age is a CloudWatch metric, and peeking would count as a receive).
+    pub oldest_age: Option<Duration>,
 }
 
 /// A dead-lettered message.
@@ -90,8 +100,9 @@ pub struct FailedJob {
     pub failed_at: DateTime<Utc>,
 }
 
-/// A queue with one logical queue (and dead letter) per pool. Methods taking a [`Lease`] return `false` when the
-/// lease is no longer current (expired and re-claimed, or the message is gone), and then change nothing.
+/// A queue with one logical queue (and dead letter) per pool. Methods taking a [`Lease`] (or a [`LeasedMessage`])
+/// return `false` when the backend can tell that the lease is no longer current (expired and re-claimed, or the
+/// message is gone), and then change nothing; see [`Lease`] for how far SQS can tell.
 #[async_trait]
 pub trait Queue: Send + Sync {
     /// Enqueues messages, visible after `delay`.
@@ -110,12 +121,13 @@ pub trait Queue: Send + Sync {
     /// Gives a failed message back, visible again after `delay`, recording the error.
     async fn retry_later(&self, lease: &Lease, delay: Duration, error: &str) -> Result<bool, QueueError>;
 
-    /// Gives a claimed but unstarted message back at once; the claim does not count as an attempt where the
-    /// backend allows it.
-    async fn release(&self, lease: &Lease) -> Result<bool, QueueError>;
+    /// Gives a claimed but unstarted message back at once; the claim does not count as an attempt. Takes the whole
+    /// message because SQS cannot uncount a receive: it sends a fresh copy instead.
+    async fn release(&self, message: &LeasedMessage) -> Result<bool, QueueError>;
 
-    /// Moves a message to the pool's dead letter with the reason.
-    async fn dead_letter(&self, lease: &Lease, reason: &str) -> Result<bool, QueueError>;
+    /// Moves a claimed message to the pool's dead letter with the reason and its receive count as the attempts.
+    /// Takes the whole message because SQS cannot read a message by its receipt handle.
+    async fn dead_letter(&self, message: &LeasedMessage, reason: &str) -> Result<bool, QueueError>;
 
     /// Counters of every pool.
     async fn stats(&self) -> Result<Vec<PoolStats>, QueueError>;

@@ -1,12 +1,17 @@
 //! Test harness: a private, migrated database per test (a SQLite file, or a fresh MariaDB database dropped
 //! afterwards, also when the test panics), a queue over it with a manual clock, and `eventually` for polling.
+//!
+//! The SQS variant runs the queue on a moto server (`TASKFORGE_TEST_AWS_URL`, default `http://127.0.0.1:5055`)
+//! under a unique queue prefix per test, with a SQLite database beside it for handlers. SQS time is real: tests
+//! let time pass with [`TestDb::elapse`] (a clock advance for the database queue, a real wait for SQS) and use
+//! [`TestDb::lease`], a visibility timeout short enough to wait out on SQS.
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use platform::jobs::{Clock, DbQueue, Envelope, Job, Queue};
+use platform::jobs::{Clock, DbQueue, Envelope, Job, LeasedMessage, Pool, Queue, SqsQueue};
 use platform::Config;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use tokio::sync::watch;
@@ -44,10 +49,70 @@ macro_rules! both_backends {
     };
 }
 
+/// Runs each listed test on SQLite, on MariaDB and on SQS (moto, with a SQLite database for the handlers).
+///
+/// moto comes from `TASKFORGE_TEST_AWS_URL`; like MariaDB, when it is unreachable the SQS variant fails under
+/// `CI=true` and is skipped with a message elsewhere.
+macro_rules! every_queue {
+    ($( $(#[$meta:meta])* async fn $name:ident($t:ident: TestDb) $body:block )*) => {
+        $(
+            $(#[$meta])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    let $t = $crate::common::TestDb::new($crate::common::Backend::Sqlite).await
+                        .expect("SQLite is always available");
+                    $body
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn mariadb() {
+                    let Some($t) = $crate::common::TestDb::new($crate::common::Backend::MariaDb).await else {
+                        return;
+                    };
+                    $body
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqs() {
+                    let Some($t) = $crate::common::TestDb::new($crate::common::Backend::Sqs).await else {
+                        return;
+                    };
+                    $body
+                }
+            }
+        )*
+    };
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     MariaDb,
+    /// SQS on moto for the queue, SQLite for the rest.
+    Sqs,
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+fn aws_url() -> String {
+    std::env::var("TASKFORGE_TEST_AWS_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
+}
+
+/// Whether something answers on the moto address (a TCP connect: the SDK would retry for seconds instead).
+async fn moto_reachable(url: &str) -> Result<(), String> {
+    let authority = url.trim_start_matches("http://").trim_start_matches("https://").split('/').next().unwrap_or("");
+    let addr = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+    match tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("connect timed out".into()),
+    }
 }
 
 fn mysql_server_url() -> String {
@@ -60,22 +125,26 @@ enum DbHandle {
     MariaDb { server: String, name: String },
 }
 
-/// A migrated private database with a queue over it.
+/// A migrated private database with a queue over it (or beside it, for SQS).
 pub struct TestDb {
     pub backend: Backend,
     pub db: DatabaseConnection,
-    /// The queue's clock: tests move it forward to expire leases and reach delayed jobs.
+    /// The database queue's clock: tests move it forward (through [`TestDb::elapse`]) to expire leases and reach
+    /// delayed jobs. SQS ignores it.
     pub clock: Clock,
-    pub queue: Arc<DbQueue>,
+    pub queue: Arc<dyn Queue>,
+    /// Deletes the test's SQS queues afterwards; declared before `_handle` so it drops first.
+    _sqs: Option<SqsQueues>,
+    sqs_prefix: Option<String>,
     _handle: DbHandle,
 }
 
 impl TestDb {
-    /// A fresh database; `None` when MariaDB is unreachable outside CI.
+    /// A fresh database and queue; `None` when MariaDB (or moto) is unreachable outside CI.
     pub async fn new(backend: Backend) -> Option<TestDb> {
         let id = Uuid::now_v7().simple().to_string();
         let (url, handle) = match backend {
-            Backend::Sqlite => {
+            Backend::Sqlite | Backend::Sqs => {
                 let path = std::env::temp_dir().join(format!("taskforge-jobs-test-{id}.db"));
                 (format!("sqlite://{}", path.display()), DbHandle::Sqlite(path))
             }
@@ -85,7 +154,7 @@ impl TestDb {
                 let admin = match Database::connect(&server).await {
                     Ok(c) => c,
                     Err(e) => {
-                        if std::env::var("CI").is_ok_and(|v| v == "true") {
+                        if in_ci() {
                             panic!("MariaDB at {server} is unreachable and CI=true: {e}");
                         }
                         eprintln!("skipping the MariaDB variant: {server} unreachable ({e})");
@@ -112,8 +181,61 @@ impl TestDb {
         let db = platform::db::connect(&config).await.expect("connecting to the test database");
         platform::db::migrate(&db).await.expect("migrating the test database");
         let clock = Clock::system();
-        let queue = Arc::new(DbQueue::with_clock(db.clone(), clock.clone()));
-        Some(TestDb { backend, db, clock, queue, _handle: handle })
+        let (queue, sqs, sqs_prefix): (Arc<dyn Queue>, _, _) = if backend == Backend::Sqs {
+            let (queue, cleanup, prefix) = sqs_queue().await?;
+            (Arc::new(queue), Some(cleanup), Some(prefix))
+        } else {
+            (Arc::new(DbQueue::with_clock(db.clone(), clock.clone())), None, None)
+        };
+        Some(TestDb { backend, db, clock, queue, _sqs: sqs, sqs_prefix, _handle: handle })
+    }
+
+    /// The SQS queue prefix of this test.
+    pub fn sqs_prefix(&self) -> Option<String> {
+        self.sqs_prefix.clone()
+    }
+
+    /// A visibility timeout (and delay) for tests that wait one out: 30 s of manual clock for the database
+    /// queue, 3 s of real time on SQS (whole seconds there, and margins of a second around a 1 s long poll).
+    pub fn lease(&self) -> Duration {
+        match self.backend {
+            Backend::Sqs => Duration::from_secs(3),
+            _ => Duration::from_secs(30),
+        }
+    }
+
+    /// Lets `d` pass for the queue: the database queue's clock moves forward, on SQS the test waits.
+    pub async fn elapse(&self, d: Duration) {
+        match self.backend {
+            Backend::Sqs => tokio::time::sleep(d).await,
+            _ => self.clock.advance(d),
+        }
+    }
+
+    /// Whether the queue hands out messages in enqueue order (SQS standard queues promise no order).
+    pub fn is_ordered(&self) -> bool {
+        self.backend != Backend::Sqs
+    }
+
+    /// Claims until `n` messages are held, failing after a deadline (SQS may answer a receive with fewer than are
+    /// ready).
+    pub async fn claim_n(&self, pool: Pool, n: usize, visibility: Duration) -> Vec<LeasedMessage> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut got = Vec::new();
+        while got.len() < n {
+            assert!(Instant::now() < deadline, "claimed {} of {n} messages before the deadline", got.len());
+            got.extend(self.queue.claim_batch(pool, n - got.len(), visibility).await.expect("claiming"));
+        }
+        got
+    }
+
+    /// [`fast_options`] with the visibility timeout of the backend: SQS counts whole seconds.
+    pub fn fast_options(&self, concurrency: usize) -> RuntimeOptions {
+        let mut o = fast_options(concurrency);
+        if self.backend == Backend::Sqs {
+            o.visibility_timeout = Duration::from_secs(1);
+        }
+        o
     }
 
     /// The queue as the port the runtime takes.
@@ -134,6 +256,71 @@ impl TestDb {
         let (stop, shutdown) = watch::channel(false);
         let runtime = Runtime::new(self.port(), Arc::new(registry), options);
         RunningRuntime { stop, task: tokio::spawn(runtime.run(shutdown)) }
+    }
+}
+
+/// The moto address; `None` when moto is unreachable outside CI (under `CI=true` that fails the test).
+pub async fn moto_url() -> Option<String> {
+    let url = aws_url();
+    if let Err(e) = moto_reachable(&url).await {
+        if in_ci() {
+            panic!("moto at {url} is unreachable and CI=true: {e}");
+        }
+        eprintln!("skipping the SQS variant: moto at {url} is unreachable ({e})");
+        return None;
+    }
+    Some(url)
+}
+
+/// A queue prefix no other test uses.
+pub fn unique_prefix() -> String {
+    // The random tail of a UUIDv7: its head is the time, shared by tests started in the same millisecond.
+    format!("tft-{}", &Uuid::now_v7().simple().to_string()[20..])
+}
+
+/// A bootstrapped set of SQS queues on moto under a fresh prefix; `None` when moto is unreachable outside CI.
+async fn sqs_queue() -> Option<(SqsQueue, SqsQueues, String)> {
+    let url = moto_url().await?;
+    let prefix = unique_prefix();
+    let sdk = platform::aws::sdk_config_for("us-east-1", Some(&url)).await;
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &prefix);
+    queue.bootstrap().await.expect("creating the test queues on moto");
+    let names = queue.queue_names();
+    Some((queue, SqsQueues::new(url, names), prefix))
+}
+
+/// The SQS queues of one test, deleted when it ends (also when it panicked) so moto does not pile them up.
+pub struct SqsQueues {
+    url: String,
+    names: Vec<String>,
+}
+
+impl SqsQueues {
+    /// Deletes these queues of the moto server at `url` on drop.
+    pub fn new(url: String, names: Vec<String>) -> SqsQueues {
+        SqsQueues { url, names }
+    }
+}
+
+impl Drop for SqsQueues {
+    fn drop(&mut self) {
+        let (url, names) = (self.url.clone(), std::mem::take(&mut self.names));
+        // Its own runtime and client: the test's runtime may be shutting down.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let client = aws_sdk_sqs::Client::new(&platform::aws::sdk_config_for("us-east-1", Some(&url)).await);
+                for name in names {
+                    if let Ok(found) = client.get_queue_url().queue_name(&name).send().await {
+                        if let Some(q) = found.queue_url {
+                            let _ = client.delete_queue().queue_url(q).send().await;
+                        }
+                    }
+                }
+            });
+        })
+        .join()
+        .ok();
     }
 }
 

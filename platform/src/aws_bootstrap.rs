@@ -1,0 +1,88 @@
+//! `taskforge admin aws-bootstrap`: creates the AWS resources the SQS queue and SES mail adapters expect, or
+//! leaves them as they are when present, so it is safe to run on every deploy. Terraform owns production; this is
+//! for moto, LocalStack and accounts set up by hand.
+//!
+//! Covered: every pool's queue and dead-letter queue (with the redrive policy and the pool's visibility timeout,
+//! see [`SqsQueue::bootstrap`]) and the SES email identity of `mail_from`.
+use aws_sdk_sesv2::error::ProvideErrorMetadata;
+
+use crate::jobs::{QueueError, SqsQueue};
+use crate::Config;
+
+/// One resource and whether this run created it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provisioned {
+    /// What it is: `sqs queue` or `ses identity`.
+    pub kind: &'static str,
+    pub name: String,
+    pub created: bool,
+}
+
+/// Provisioning stopped at the first failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("SES email identity `{identity}`: {detail}")]
+    Ses { identity: String, detail: String },
+}
+
+/// The address inside `Name <address>`, or the whole value when it has no angle brackets.
+pub fn sender_address(mail_from: &str) -> &str {
+    match (mail_from.rfind('<'), mail_from.rfind('>')) {
+        (Some(start), Some(end)) if start < end => mail_from[start + 1..end].trim(),
+        _ => mail_from.trim(),
+    }
+}
+
+/// Creates what is missing and reports every resource.
+pub async fn bootstrap(config: &Config) -> Result<Vec<Provisioned>, BootstrapError> {
+    let sdk = crate::aws::sdk_config(config).await;
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.sqs_prefix);
+    let mut done: Vec<Provisioned> = queue
+        .bootstrap()
+        .await?
+        .into_iter()
+        .map(|q| Provisioned { kind: "sqs queue", name: q.name, created: q.created })
+        .collect();
+    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    let identity = sender_address(&config.mail_from).to_owned();
+    let ses_error = |e: &dyn ProvideErrorMetadata, fallback: String| BootstrapError::Ses {
+        identity: identity.clone(),
+        detail: match (e.code(), e.message()) {
+            (Some(code), message) => format!("{code}: {}", message.unwrap_or("")),
+            (None, _) => fallback,
+        },
+    };
+    // Look first: moto replaces an existing identity instead of answering AlreadyExists as SES does.
+    let created = match ses.get_email_identity().email_identity(&identity).send().await {
+        Ok(_) => false,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => {
+            match ses.create_email_identity().email_identity(&identity).send().await {
+                Ok(_) => true,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => false,
+                Err(e) => {
+                    let fallback = aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string();
+                    return Err(ses_error(&e, fallback));
+                }
+            }
+        }
+        Err(e) => {
+            let fallback = aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string();
+            return Err(ses_error(&e, fallback));
+        }
+    };
+    done.push(Provisioned { kind: "ses identity", name: identity, created });
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sender_address_is_taken_from_inside_angle_brackets() {
+        assert_eq!(sender_address("Taskforge <no-reply@example.com>"), "no-reply@example.com");
+        assert_eq!(sender_address(" no-reply@example.com "), "no-reply@example.com");
+    }
+}
