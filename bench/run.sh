@@ -1,18 +1,43 @@
 #!/usr/bin/env bash
-# `make bench`: load-tests the HTTP API on MariaDB and compares the task list with the same SQL run straight
-# against the database. Steps: build release binaries, create a fresh database, migrate, seed one org
-# (`taskforge admin seed-bench`), start `taskforge api`, drive list/get/create/patch with wrk, replay the list SQL
-# with taskforge-rawquery, print a table and check the goals (docs/performance.md explains them).
+# `make bench`, or `bench/run.sh [http] [queue]` for some sections only (default: all of them, in that order).
+# docs/performance.md explains the method, the goals and the latest figures.
+#
+# http: load-tests the HTTP API on MariaDB and compares the task list with the same SQL run straight against the
+# database. Steps: create a fresh database, migrate, seed one org (`taskforge admin seed-bench`), start
+# `taskforge api`, drive list/get/create/patch with wrk, replay the list SQL with taskforge-rawquery, print a table
+# and check the goals.
+#
+# queue: no-op job throughput of the database queue on MariaDB and on SQLite next to Celery 5 on the local Redis,
+# in the same run and measured the same way: N jobs enqueued in batches first (the enqueue rate), then two worker
+# processes started and the jobs left counted every 100 ms until none is (the drain rate, from the first finished
+# job to the last, so start-up is left out on both sides). The Celery reference is bench/celery/ (a no-op task and
+# an enqueue driver), installed pinned into bench/.venv.
 #
 # A missed goal is reported as MISS and does not fail the run; a broken run (build, seed, start-up, any non-2xx
-# response or socket error) exits non-zero. The API is stopped and the database dropped on every exit.
+# response or socket error, a worker that dies, a job that fails or runs twice, a deadline) exits non-zero. The
+# processes started here are stopped, and the databases and Redis keys made here removed, on every exit.
 #
 # Knobs (environment): BENCH_MYSQL_URL (server, default $TASKFORGE_TEST_MYSQL_URL or mysql://root@127.0.0.1:3306),
-# BENCH_DATABASE (taskforge_bench), BENCH_DURATION (15s per scenario), BENCH_CONNECTIONS (32), BENCH_THREADS (2),
-# BENCH_USERS (50), BENCH_PROJECTS (10), BENCH_TASKS (100000), BENCH_KEEP_DB=1 to keep the database for a look.
+# BENCH_KEEP_DB=1 to keep the MariaDB databases for a look.
+#   http: BENCH_DATABASE (taskforge_bench), BENCH_DURATION (15s per scenario), BENCH_CONNECTIONS (32),
+#   BENCH_THREADS (2), BENCH_USERS (50), BENCH_PROJECTS (10), BENCH_TASKS (100000).
+#   queue: BENCH_QUEUE_JOBS (30000), BENCH_QUEUE_BATCH (500 per enqueue), BENCH_QUEUE_CONCURRENCY (jobs at once per
+#   `taskforge worker`: 64; empty for the pool's own 16), BENCH_QUEUE_DATABASE (taskforge_bench_queue), BENCH_QUEUE_DEADLINE
+#   (300 s per drain), BENCH_REDIS_URL (redis://127.0.0.1:6379/15), BENCH_CELERY_POOL (solo),
+#   BENCH_CELERY_CONCURRENCY (1 per worker), BENCH_CELERY_PREFETCH (256, the prefetch multiplier).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+
+sections=("$@")
+((${#sections[@]})) || sections=(http queue)
+for section in "${sections[@]}"; do
+    [[ $section == http || $section == queue ]] || {
+        printf 'bench: unknown section %s; expected http and/or queue\n' "$section" >&2
+        exit 2
+    }
+done
+selected() { [[ " ${sections[*]} " == *" $1 "* ]]; }
 
 server_url=${BENCH_MYSQL_URL:-${TASKFORGE_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}}
 server_url=${server_url%/}
@@ -23,6 +48,15 @@ threads=${BENCH_THREADS:-2}
 users=${BENCH_USERS:-50}
 projects=${BENCH_PROJECTS:-10}
 tasks=${BENCH_TASKS:-100000}
+queue_jobs=${BENCH_QUEUE_JOBS:-30000}
+queue_batch=${BENCH_QUEUE_BATCH:-500}
+queue_concurrency=${BENCH_QUEUE_CONCURRENCY-64}
+queue_database=${BENCH_QUEUE_DATABASE:-taskforge_bench_queue}
+queue_deadline=${BENCH_QUEUE_DEADLINE:-300}
+redis_url=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/15}
+celery_pool=${BENCH_CELERY_POOL:-solo}
+celery_concurrency=${BENCH_CELERY_CONCURRENCY:-1}
+celery_prefetch=${BENCH_CELERY_PREFETCH:-256}
 target_dir=${CARGO_TARGET_DIR:-target}
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -32,14 +66,30 @@ die() {
 }
 
 [[ $database =~ ^[A-Za-z0-9_]+$ ]] || die "BENCH_DATABASE must be letters, digits and underscores: $database"
+[[ $queue_database =~ ^[A-Za-z0-9_]+$ ]] ||
+    die "BENCH_QUEUE_DATABASE must be letters, digits and underscores: $queue_database"
 [[ $duration =~ ^[0-9]+s$ ]] || die "BENCH_DURATION must be whole seconds such as 15s, got $duration"
+for knob in queue_jobs queue_batch queue_deadline celery_concurrency celery_prefetch; do
+    [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "${knob^^} must be a positive whole number, got ${!knob}"
+done
+[[ -z $queue_concurrency || $queue_concurrency =~ ^[1-9][0-9]*$ ]] ||
+    die "BENCH_QUEUE_CONCURRENCY must be a positive whole number, got $queue_concurrency"
+[[ $celery_pool =~ ^(solo|threads|prefork)$ ]] || die "BENCH_CELERY_POOL must be solo, threads or prefork"
 
-# Debian's wrk (with LuaJIT) drives the load; jq reads the seed summary; the MariaDB client creates the database.
+# Debian packages: wrk (with LuaJIT) drives the HTTP load; jq reads JSON summaries; the MariaDB client creates the
+# databases; sqlite3, redis-cli and python3-venv count and run the queue benchmark.
 need_packages=()
-command -v wrk >/dev/null 2>&1 || need_packages+=(wrk)
 command -v jq >/dev/null 2>&1 || need_packages+=(jq)
-command -v curl >/dev/null 2>&1 || need_packages+=(curl)
 command -v mariadb >/dev/null 2>&1 || command -v mysql >/dev/null 2>&1 || need_packages+=(mariadb-client)
+if selected http; then
+    command -v wrk >/dev/null 2>&1 || need_packages+=(wrk)
+    command -v curl >/dev/null 2>&1 || need_packages+=(curl)
+fi
+if selected queue; then
+    command -v sqlite3 >/dev/null 2>&1 || need_packages+=(sqlite3)
+    command -v redis-cli >/dev/null 2>&1 || need_packages+=(redis-tools)
+    python3 -m venv --help >/dev/null 2>&1 || need_packages+=(python3-venv)
+fi
 if ((${#need_packages[@]})); then
     log "installing ${need_packages[*]}"
     command -v apt-get >/dev/null 2>&1 || die "missing ${need_packages[*]} and no apt-get to install them"
@@ -60,26 +110,66 @@ db_port=${BASH_REMATCH[8]:-3306}
 sql() {
     MYSQL_PWD=$db_password "$mysql_client" --protocol=TCP -h"$db_host" -P"$db_port" -u"$db_user" -e "$1"
 }
+# One value, no column header.
+sql_value() {
+    MYSQL_PWD=$db_password "$mysql_client" --protocol=TCP -h"$db_host" -P"$db_port" -u"$db_user" -N -B -e "$1"
+}
 sql "SELECT 1" >/dev/null 2>&1 ||
     die "MariaDB at $db_host:$db_port does not answer (start it with scripts/ensure-tools.sh, i.e. make tools)"
+if selected queue; then
+    [[ $(redis-cli -u "$redis_url" --no-auth-warning PING 2>/dev/null) == PONG ]] ||
+        die "Redis at $redis_url does not answer (BENCH_REDIS_URL)"
+fi
 
+binaries=(--bin taskforge)
+packages=(-p taskforge)
+if selected http; then
+    binaries+=(--bin taskforge-rawquery)
+    packages+=(-p taskforge-rawquery)
+fi
 log "building release binaries (cold: about 10 minutes on 2 cores)"
-cargo build --release -p taskforge -p taskforge-rawquery --bin taskforge --bin taskforge-rawquery
+cargo build --release "${packages[@]}" "${binaries[@]}"
 taskforge=$target_dir/release/taskforge
 rawquery=$target_dir/release/taskforge-rawquery
 
 work=$(mktemp -d -t taskforge-bench.XXXXXX)
-api_pid=""
-cleanup() {
-    local status=$?
-    if [[ -n $api_pid ]] && kill -0 "$api_pid" 2>/dev/null; then
-        kill -TERM "$api_pid" 2>/dev/null || true
-        wait "$api_pid" 2>/dev/null || true
-    fi
+# What cleanup undoes: background processes, MariaDB databases, Redis keys.
+started_pids=()
+made_databases=()
+made_redis_keys=()
+# Stops one background process: SIGTERM, up to 30 s to drain, then SIGKILL. Returns its exit status.
+stop_process() {
+    local pid=$1 waited=0 status=0
+    kill -0 "$pid" 2>/dev/null || {
+        wait "$pid" 2>/dev/null || status=$?
+        return "$status"
+    }
+    kill -TERM "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null && ((waited < 300)); do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || status=$?
+    return "$status"
+}
+drop_database() {
     if [[ ${BENCH_KEEP_DB:-0} == 1 ]]; then
-        printf 'bench: kept database %s\n' "$database" >&2
+        printf 'bench: kept database %s\n' "$1" >&2
     else
-        sql "DROP DATABASE IF EXISTS \`$database\`" || true
+        sql "DROP DATABASE IF EXISTS \`$1\`" || true
+    fi
+}
+cleanup() {
+    local status=$? pid db
+    for pid in "${started_pids[@]}"; do
+        stop_process "$pid" || true
+    done
+    for db in "${made_databases[@]}"; do
+        drop_database "$db"
+    done
+    if ((${#made_redis_keys[@]})); then
+        redis-cli -u "$redis_url" --no-auth-warning DEL "${made_redis_keys[@]}" >/dev/null || true
     fi
     rm -rf "$work"
     exit "$status"
@@ -87,114 +177,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-export TASKFORGE_DATABASE_URL=$server_url/$database
 export TASKFORGE_CONFIG=$work/no-config-file.toml
 export TASKFORGE_DATA_DIR=$work/var
 export TASKFORGE_LOG=warn
-# One token sends every request: lift its per-minute quota far above what the machine can do.
-export TASKFORGE_TOKEN_REQUESTS_PER_MINUTE=1000000000
 
-log "creating database $database"
-sql "DROP DATABASE IF EXISTS \`$database\`; CREATE DATABASE \`$database\` CHARACTER SET utf8mb4"
-"$taskforge" migrate
-
-log "seeding $users users, $projects projects, $tasks tasks"
-"$taskforge" admin seed-bench --users "$users" --projects "$projects" --tasks "$tasks" >"$work/seed.json"
-jq -r '"seeded in \(.seconds * 10 | round / 10) s: org \(.org_id)"' "$work/seed.json" >&2
-# InnoDB refreshes index statistics in the background some time after a bulk load; until then the optimizer plans
-# with the counts of a nearly empty table. A live database has current statistics, so refresh them now.
-sql "ANALYZE TABLE \`$database\`.tasks, \`$database\`.task_assignees, \`$database\`.task_labels, \`$database\`.projects,
-    \`$database\`.statuses, \`$database\`.memberships, \`$database\`.api_tokens" >/dev/null
-export BENCH_TOKEN
-BENCH_TOKEN=$(jq -r .token "$work/seed.json")
-org=$(jq -r .org_id "$work/seed.json")
-
-# Request paths per scenario. The list rotation (every user × every project with its Todo status, projects
-# varying fastest) is the one taskforge-rawquery replays.
-jq -r --arg org "$org" '.projects as $ps | .user_ids[] as $u | $ps[] |
-    "/api/v1/orgs/\($org)/projects/\(.id)/tasks?status=\(.statuses.unstarted)&assignee=\($u)&limit=50"' \
-    "$work/seed.json" >"$work/list.txt"
-jq -r --arg org "$org" '.sample_task_ids[] | "/api/v1/orgs/\($org)/tasks/\(.)"' "$work/seed.json" >"$work/get.txt"
-cp "$work/get.txt" "$work/patch.txt"
-jq -r --arg org "$org" '.projects[] | "/api/v1/orgs/\($org)/projects/\(.id)/tasks"' "$work/seed.json" \
-    >"$work/create.txt"
-
-log "starting the API"
-TASKFORGE_HTTP_ADDR=127.0.0.1:0 "$taskforge" api >"$work/api.out" 2>"$work/api.err" &
-api_pid=$!
-base=""
-deadline=$((SECONDS + 30))
-while [[ -z $base ]]; do
-    kill -0 "$api_pid" 2>/dev/null || die "the API exited during start-up: $(cat "$work/api.err")"
-    ((SECONDS < deadline)) || die "the API did not report its address within 30 s"
-    base=$(sed -nE 's#^Taskforge is listening on (http://[0-9.:]+)$#\1#p' "$work/api.out")
-    [[ -n $base ]] || sleep 0.1
-done
-until curl -fsS "$base/readyz" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || die "$base/readyz did not answer within 30 s"
-    sleep 0.1
-done
-log "API ready at $base"
-
-# One RESULT line per scenario, from the wrk script's done() or from taskforge-rawquery, collected in $results.
-results=$work/results.txt
-: >"$results"
-field() { sed -nE "s/.* $2=([^ ]+).*/\1/p" <<<"$1"; }
-record() { # name, output file
-    local line
-    line=$(grep '^RESULT ' "$2") || die "$1 printed no RESULT line: $(cat "$2")"
-    printf '%s\n' "$line" >&2
-    [[ $(field "$line" non2xx) == 0 && $(field "$line" errors) == 0 ]] || die "$1 had failed requests: $line"
-    printf '%s\n' "$line" >>"$results"
-}
-wrk_run() { # scenario, duration, output file
-    wrk -t"$threads" -c"$connections" -d"$2" --latency -s bench/wrk/scenario.lua "$base" -- "$1" "$work/$1.txt" \
-        >"$3" || die "wrk failed for $1: $(cat "$3")"
-}
-
-log "warming up (3 s of list and get, not recorded)"
-wrk_run list 3s "$work/warm-list.out"
-wrk_run get 3s "$work/warm-get.out"
-
-# The API's list and its SQL replayed raw run back to back, so both see the same machine; writes come last so the
-# reads run on the data as seeded.
-seconds=${duration%s}
-for scenario in list raw-main raw-page raw-request get create patch; do
-    if [[ $scenario == raw-* ]]; then
-        mode=${scenario#raw-}
-        log "raw SQL ($mode): $connections connections, ${seconds}s"
-        "$rawquery" --seed "$work/seed.json" --database-url "$TASKFORGE_DATABASE_URL" --concurrency "$connections" \
-            --seconds "$seconds" --mode "$mode" >"$work/$scenario.out" || die "taskforge-rawquery --mode $mode failed"
-    else
-        log "scenario $scenario: $connections connections, $threads threads, $duration"
-        wrk_run "$scenario" "$duration" "$work/$scenario.out"
-    fi
-    record "$scenario" "$work/$scenario.out"
-done
-
-value() { # scenario, key → the key's value on the scenario's RESULT line
-    awk -v s="$1" -v k="$2" \
-        '$2 == s { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$results"
-}
-list_rps=$(value list rps)
-raw_rps=$(value raw-main rps)
-page_rps=$(value raw-page rps)
-
-echo
-echo "Taskforge bench: $tasks tasks, $projects projects, $users users; $connections connections, $duration per scenario"
-echo "$(nproc) cores shared by wrk, the API, MariaDB and anything else running here: compare runs made back to back"
-printf '%-12s %12s %10s %10s %14s\n' scenario requests/s "p50 ms" "p99 ms" requests
-while read -r _ name rest; do
-    line="RESULT $name $rest"
-    printf '%-12s %12s %10s %10s %14s\n' "$name" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
-        "$(field "$line" p99_ms)" "$(field "$line" requests)"
-done <"$results"
-ratio=$(awk -v a="$list_rps" -v b="$raw_rps" 'BEGIN { printf "%.2f", a / b }')
-ratio_page=$(awk -v a="$list_rps" -v b="$page_rps" 'BEGIN { printf "%.2f", a / b }')
-echo "list / raw-main = $ratio; list / raw-page = $ratio_page"
-
-echo
-echo "Goals:"
 goal() { # name, condition (awk expression), measured
     if awk "BEGIN { exit !($2) }"; then
         printf '  PASS  %-40s (%s)\n' "$1" "$3"
@@ -202,7 +188,292 @@ goal() { # name, condition (awk expression), measured
         printf '  MISS  %-40s (%s)\n' "$1" "$3"
     fi
 }
-goal "list >= 0.5x raw-main throughput" "$ratio >= 0.5" "$ratio x"
-goal "list p99 <= 25 ms" "$(value list p99_ms) <= 25" "$(value list p99_ms) ms"
-goal "get p99 <= 25 ms" "$(value get p99_ms) <= 25" "$(value get p99_ms) ms"
-goal "creates >= 1000/s" "$(value create rps) >= 1000" "$(value create rps)/s"
+
+run_http() {
+    export TASKFORGE_DATABASE_URL=$server_url/$database
+    # One token sends every request: lift its per-minute quota far above what the machine can do.
+    export TASKFORGE_TOKEN_REQUESTS_PER_MINUTE=1000000000
+
+    log "creating database $database"
+    made_databases+=("$database")
+    sql "DROP DATABASE IF EXISTS \`$database\`; CREATE DATABASE \`$database\` CHARACTER SET utf8mb4"
+    "$taskforge" migrate
+
+    log "seeding $users users, $projects projects, $tasks tasks"
+    "$taskforge" admin seed-bench --users "$users" --projects "$projects" --tasks "$tasks" >"$work/seed.json"
+    jq -r '"seeded in \(.seconds * 10 | round / 10) s: org \(.org_id)"' "$work/seed.json" >&2
+    # InnoDB refreshes index statistics in the background some time after a bulk load; until then the optimizer plans
+    # with the counts of a nearly empty table. A live database has current statistics, so refresh them now.
+    sql "ANALYZE TABLE \`$database\`.tasks, \`$database\`.task_assignees, \`$database\`.task_labels, \`$database\`.projects,
+        \`$database\`.statuses, \`$database\`.memberships, \`$database\`.api_tokens" >/dev/null
+    export BENCH_TOKEN
+    BENCH_TOKEN=$(jq -r .token "$work/seed.json")
+    org=$(jq -r .org_id "$work/seed.json")
+
+    # Request paths per scenario. The list rotation (every user × every project with its Todo status, projects
+    # varying fastest) is the one taskforge-rawquery replays.
+    jq -r --arg org "$org" '.projects as $ps | .user_ids[] as $u | $ps[] |
+        "/api/v1/orgs/\($org)/projects/\(.id)/tasks?status=\(.statuses.unstarted)&assignee=\($u)&limit=50"' \
+        "$work/seed.json" >"$work/list.txt"
+    jq -r --arg org "$org" '.sample_task_ids[] | "/api/v1/orgs/\($org)/tasks/\(.)"' "$work/seed.json" >"$work/get.txt"
+    cp "$work/get.txt" "$work/patch.txt"
+    jq -r --arg org "$org" '.projects[] | "/api/v1/orgs/\($org)/projects/\(.id)/tasks"' "$work/seed.json" \
+        >"$work/create.txt"
+
+    log "starting the API"
+    TASKFORGE_HTTP_ADDR=127.0.0.1:0 "$taskforge" api >"$work/api.out" 2>"$work/api.err" &
+    api_pid=$!
+    started_pids+=("$api_pid")
+    base=""
+    deadline=$((SECONDS + 30))
+    while [[ -z $base ]]; do
+        kill -0 "$api_pid" 2>/dev/null || die "the API exited during start-up: $(cat "$work/api.err")"
+        ((SECONDS < deadline)) || die "the API did not report its address within 30 s"
+        base=$(sed -nE 's#^Taskforge is listening on (http://[0-9.:]+)$#\1#p' "$work/api.out")
+        [[ -n $base ]] || sleep 0.1
+    done
+    until curl -fsS "$base/readyz" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || die "$base/readyz did not answer within 30 s"
+        sleep 0.1
+    done
+    log "API ready at $base"
+
+    # One RESULT line per scenario, from the wrk script's done() or from taskforge-rawquery, collected in $results.
+    results=$work/results.txt
+    : >"$results"
+    field() { sed -nE "s/.* $2=([^ ]+).*/\1/p" <<<"$1"; }
+    record() { # name, output file
+        local line
+        line=$(grep '^RESULT ' "$2") || die "$1 printed no RESULT line: $(cat "$2")"
+        printf '%s\n' "$line" >&2
+        [[ $(field "$line" non2xx) == 0 && $(field "$line" errors) == 0 ]] || die "$1 had failed requests: $line"
+        printf '%s\n' "$line" >>"$results"
+    }
+    wrk_run() { # scenario, duration, output file
+        wrk -t"$threads" -c"$connections" -d"$2" --latency -s bench/wrk/scenario.lua "$base" -- "$1" "$work/$1.txt" \
+            >"$3" || die "wrk failed for $1: $(cat "$3")"
+    }
+
+    log "warming up (3 s of list and get, not recorded)"
+    wrk_run list 3s "$work/warm-list.out"
+    wrk_run get 3s "$work/warm-get.out"
+
+    # The API's list and its SQL replayed raw run back to back, so both see the same machine; writes come last so the
+    # reads run on the data as seeded.
+    seconds=${duration%s}
+    for scenario in list raw-main raw-page raw-request get create patch; do
+        if [[ $scenario == raw-* ]]; then
+            mode=${scenario#raw-}
+            log "raw SQL ($mode): $connections connections, ${seconds}s"
+            "$rawquery" --seed "$work/seed.json" --database-url "$TASKFORGE_DATABASE_URL" --concurrency "$connections" \
+                --seconds "$seconds" --mode "$mode" >"$work/$scenario.out" || die "taskforge-rawquery --mode $mode failed"
+        else
+            log "scenario $scenario: $connections connections, $threads threads, $duration"
+            wrk_run "$scenario" "$duration" "$work/$scenario.out"
+        fi
+        record "$scenario" "$work/$scenario.out"
+    done
+
+    value() { # scenario, key → the key's value on the scenario's RESULT line
+        awk -v s="$1" -v k="$2" \
+            '$2 == s { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$results"
+    }
+    list_rps=$(value list rps)
+    raw_rps=$(value raw-main rps)
+    page_rps=$(value raw-page rps)
+
+    echo
+    echo "Taskforge bench: $tasks tasks, $projects projects, $users users; $connections connections, $duration per scenario"
+    echo "$(nproc) cores shared by wrk, the API, MariaDB and anything else running here: compare runs made back to back"
+    printf '%-12s %12s %10s %10s %14s\n' scenario requests/s "p50 ms" "p99 ms" requests
+    while read -r _ name rest; do
+        line="RESULT $name $rest"
+        printf '%-12s %12s %10s %10s %14s\n' "$name" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
+            "$(field "$line" p99_ms)" "$(field "$line" requests)"
+    done <"$results"
+    ratio=$(awk -v a="$list_rps" -v b="$raw_rps" 'BEGIN { printf "%.2f", a / b }')
+    ratio_page=$(awk -v a="$list_rps" -v b="$page_rps" 'BEGIN { printf "%.2f", a / b }')
+    echo "list / raw-main = $ratio; list / raw-page = $ratio_page"
+
+    echo
+    echo "Goals:"
+    goal "list >= 0.5x raw-main throughput" "$ratio >= 0.5" "$ratio x"
+    goal "list p99 <= 25 ms" "$(value list p99_ms) <= 25" "$(value list p99_ms) ms"
+    goal "get p99 <= 25 ms" "$(value get p99_ms) <= 25" "$(value get p99_ms) ms"
+    goal "creates >= 1000/s" "$(value create rps) >= 1000" "$(value create rps)/s"
+
+    # The queue section must not share the machine with an idle API.
+    stop_process "$api_pid" || die "the API did not stop cleanly: $(cat "$work/api.err")"
+}
+
+# Counts every 100 ms how many jobs are left (the command given prints it) until none is, within
+# $queue_deadline s, while every process in $worker_pids stays up. Sets drain_rate: jobs/s from the first look that
+# saw a job finished to the last job, so worker start-up (a Celery worker takes seconds, taskforge milliseconds) is
+# left out on both sides; drain_seconds: that window; wall_seconds: from the call (the workers' start) to the end.
+measure_drain() { # label, command...
+    local label=$1 started=$EPOCHREALTIME first="" first_left=0 left now pid
+    shift
+    while :; do
+        left=$("$@") || die "$label: counting the jobs left failed"
+        [[ $left =~ ^-?[0-9]+$ ]] || die "$label: the count of jobs left is not a number: $left"
+        now=$EPOCHREALTIME
+        ((left >= 0)) || die "$label: $((queue_jobs - left)) jobs finished out of $queue_jobs: some ran twice"
+        if [[ -z $first ]] && ((left < queue_jobs)); then
+            first=$now
+            first_left=$left
+        fi
+        ((left == 0)) && break
+        for pid in "${worker_pids[@]}"; do
+            kill -0 "$pid" 2>/dev/null || die "$label: worker $pid exited with $left jobs left (logs: $work/$label-*)"
+        done
+        awk -v a="$started" -v b="$now" -v d="$queue_deadline" 'BEGIN { exit !(b - a > d) }' &&
+            die "$label: $left of $queue_jobs jobs still left after ${queue_deadline} s (BENCH_QUEUE_DEADLINE)"
+        sleep 0.1
+    done
+    ((first_left > 0)) ||
+        die "$label: all $queue_jobs jobs finished between two looks; raise BENCH_QUEUE_JOBS for a measurable drain"
+    drain_seconds=$(awk -v a="$first" -v b="$now" 'BEGIN { printf "%.2f", b - a }')
+    drain_rate=$(awk -v a="$first" -v b="$now" -v n="$first_left" 'BEGIN { printf "%.0f", n / (b - a) }')
+    wall_seconds=$(awk -v a="$started" -v b="$now" 'BEGIN { printf "%.2f", b - a }')
+}
+
+# One line per backend: name enqueue_rate drain_rate drain_seconds wall_seconds.
+queue_results=""
+queue_record() { # name, enqueue JSON file
+    local enqueue_rate
+    enqueue_rate=$(jq -r '.jobs_per_second | round' "$2") || die "$1: the enqueue printed no rate: $(cat "$2")"
+    printf '%s: enqueue %s jobs/s, drain %s jobs/s (%s s; %s s from the workers'"'"' start)\n' \
+        "$1" "$enqueue_rate" "$drain_rate" "$drain_seconds" "$wall_seconds" >&2
+    queue_results+="$1 $enqueue_rate $drain_rate $drain_seconds $wall_seconds"$'\n'
+}
+
+# The database queue: enqueue, then two `taskforge worker --pool notifications` processes drain it.
+queue_taskforge() { # label, database URL, command that prints the jobs left
+    local label=$1 url=$2 pid left failed
+    shift 2
+    log "$label: migrating, enqueueing $queue_jobs no-op jobs in batches of $queue_batch"
+    TASKFORGE_DATABASE_URL=$url "$taskforge" migrate
+    TASKFORGE_DATABASE_URL=$url "$taskforge" jobs enqueue-noop --count "$queue_jobs" --batch "$queue_batch" \
+        >"$work/$label-enqueue.json" || die "$label: enqueueing failed"
+    left=$("$@")
+    [[ $left == "$queue_jobs" ]] || die "$label: $left jobs in the queue after enqueueing $queue_jobs"
+
+    log "$label: two workers${queue_concurrency:+ at concurrency $queue_concurrency} draining the queue"
+    local concurrency=()
+    [[ -z $queue_concurrency ]] || concurrency=(--concurrency "$queue_concurrency")
+    worker_pids=()
+    for n in 1 2; do
+        TASKFORGE_DATABASE_URL=$url "$taskforge" worker --pool notifications "${concurrency[@]}" \
+            >"$work/$label-worker$n.log" 2>&1 &
+        started_pids+=($!)
+        worker_pids+=($!)
+    done
+    measure_drain "$label" "$@"
+    for pid in "${worker_pids[@]}"; do
+        stop_process "$pid" || die "$label: worker $pid did not stop cleanly: $(tail -5 "$work/$label-worker"*.log)"
+    done
+    failed=$(TASKFORGE_DATABASE_URL=$url "$taskforge" jobs stats | awk '$1 == "notifications" { print $5 }')
+    [[ $failed == 0 ]] || die "$label: $failed jobs were dead-lettered"
+    queue_record "$label" "$work/$label-enqueue.json"
+}
+
+# Celery's virtualenv, (re)installed when bench/celery/requirements.txt changes.
+celery_venv=bench/.venv
+ensure_celery_venv() {
+    local stamp=$celery_venv/.requirements.sha256 wanted
+    wanted=$(sha256sum bench/celery/requirements.txt | cut -d' ' -f1)
+    if [[ -x $celery_venv/bin/celery && $(cat "$stamp" 2>/dev/null) == "$wanted" ]]; then
+        return
+    fi
+    log "installing Celery into $celery_venv (bench/celery/requirements.txt)"
+    python3 -m venv "$celery_venv"
+    "$celery_venv/bin/pip" install --quiet --disable-pip-version-check -r bench/celery/requirements.txt
+    printf '%s\n' "$wanted" >"$stamp"
+}
+
+# Celery on Redis: the same jobs, the same batches, two worker processes.
+queue_celery() {
+    local label=celery pid left
+    ensure_celery_venv
+    # A queue and counter of this run only, so nothing else on this Redis is read or removed.
+    local suffix
+    suffix=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+    export BENCH_CELERY_BROKER=$redis_url BENCH_CELERY_QUEUE=taskforge-bench-$suffix
+    export BENCH_CELERY_COUNTER=$BENCH_CELERY_QUEUE:done BENCH_CELERY_PREFETCH=$celery_prefetch
+    made_redis_keys+=("$BENCH_CELERY_QUEUE" "$BENCH_CELERY_COUNTER" "_kombu.binding.$BENCH_CELERY_QUEUE"
+        "_kombu.binding_permanent.$BENCH_CELERY_QUEUE")
+    celery_left() {
+        local done
+        done=$(redis-cli -u "$redis_url" --no-auth-warning GET "$BENCH_CELERY_COUNTER") || return 1
+        printf '%s\n' $((queue_jobs - ${done:-0}))
+    }
+
+    log "$label: enqueueing $queue_jobs no-op tasks in batches of $queue_batch"
+    (cd bench/celery && exec "../../$celery_venv/bin/python" driver.py --count "$queue_jobs" --batch "$queue_batch") \
+        >"$work/$label-enqueue.json" || die "$label: enqueueing failed"
+    left=$(redis-cli -u "$redis_url" --no-auth-warning LLEN "$BENCH_CELERY_QUEUE")
+    [[ $left == "$queue_jobs" ]] || die "$label: $left tasks in the queue after enqueueing $queue_jobs"
+
+    log "$label: two workers (pool $celery_pool, concurrency $celery_concurrency, prefetch x$celery_prefetch)"
+    worker_pids=()
+    for n in 1 2; do
+        (cd bench/celery && exec "../../$celery_venv/bin/celery" -A tasks worker --pool "$celery_pool" \
+            --concurrency "$celery_concurrency" --hostname "bench$n-$suffix@%h" --queues "$BENCH_CELERY_QUEUE" \
+            --without-gossip --without-mingle --without-heartbeat --loglevel warning) >"$work/$label-worker$n.log" 2>&1 &
+        started_pids+=($!)
+        worker_pids+=($!)
+    done
+    measure_drain "$label" celery_left
+    for pid in "${worker_pids[@]}"; do
+        stop_process "$pid" || die "$label: worker $pid did not stop cleanly: $(tail -5 "$work/$label-worker"*.log)"
+    done
+    # The counter is flushed once more as the workers stop: it must still say every task ran exactly once.
+    left=$(celery_left)
+    [[ $left == 0 ]] || die "$label: $((queue_jobs - left)) tasks ran out of $queue_jobs"
+    queue_record "$label" "$work/$label-enqueue.json"
+}
+
+run_queue() {
+    log "queue: $queue_jobs no-op jobs per backend, two worker processes each"
+    made_databases+=("$queue_database")
+    sql "DROP DATABASE IF EXISTS \`$queue_database\`; CREATE DATABASE \`$queue_database\` CHARACTER SET utf8mb4"
+    mariadb_left() { sql_value "SELECT COUNT(*) FROM \`$queue_database\`.jobs"; }
+    local sqlite_file=$work/queue.db
+    sqlite_left() { sqlite3 -cmd '.timeout 10000' "$sqlite_file" 'SELECT COUNT(*) FROM jobs'; }
+
+    queue_taskforge mariadb "$server_url/$queue_database" mariadb_left
+    queue_celery
+    queue_taskforge sqlite "sqlite://$sqlite_file" sqlite_left
+
+    local celery_rate mariadb_rate sqlite_rate
+    celery_rate=$(awk '$1 == "celery" { print $3 }' <<<"$queue_results")
+    mariadb_rate=$(awk '$1 == "mariadb" { print $3 }' <<<"$queue_results")
+    sqlite_rate=$(awk '$1 == "sqlite" { print $3 }' <<<"$queue_results")
+    local mariadb_ratio sqlite_ratio
+    mariadb_ratio=$(awk -v a="$mariadb_rate" -v b="$celery_rate" 'BEGIN { printf "%.2f", a / b }')
+    sqlite_ratio=$(awk -v a="$sqlite_rate" -v b="$celery_rate" 'BEGIN { printf "%.2f", a / b }')
+
+    echo
+    echo "Job queue bench: $queue_jobs no-op jobs per backend, enqueued in batches of $queue_batch, drained by two" \
+        "worker processes"
+    echo "taskforge worker --pool notifications, concurrency ${queue_concurrency:-of the pool (16)};" \
+        "celery $celery_pool pool, concurrency $celery_concurrency, prefetch x$celery_prefetch"
+    echo "$(nproc) cores shared by the workers, the database or Redis and anything else running here"
+    printf '%-10s %16s %14s %12s %12s\n' backend "enqueue jobs/s" "drain jobs/s" "drain s" "wall s"
+    while read -r name enqueue drain seconds wall; do
+        [[ -n $name ]] && printf '%-10s %16s %14s %12s %12s\n' "$name" "$enqueue" "$drain" "$seconds" "$wall"
+    done <<<"$queue_results"
+    echo "drain mariadb / celery = $mariadb_ratio; sqlite / celery = $sqlite_ratio"
+
+    echo
+    echo "Goals:"
+    goal "mariadb drain >= 2x celery" "$mariadb_ratio >= 2" "$mariadb_ratio x"
+    goal "sqlite drain >= 2x celery" "$sqlite_ratio >= 2" "$sqlite_ratio x"
+}
+
+if selected http; then
+    run_http
+fi
+if selected queue; then
+    run_queue
+fi

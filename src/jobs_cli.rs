@@ -1,10 +1,10 @@
 //! `taskforge jobs …`: what operators need to see and steer the queues: per-pool counters, dead letters, redrive
-//! and purge.
-use std::time::Duration;
+//! and purge; and `enqueue-noop`, which loads a queue with no-op jobs for throughput benchmarks (`make bench`).
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::Subcommand;
-use platform::jobs::{FailedJob, Pool};
+use platform::jobs::{Envelope, FailedJob, Job, Pool};
 use platform::Config;
 use uuid::Uuid;
 
@@ -33,6 +33,16 @@ pub enum JobsCommand {
     Purge {
         #[arg(long)]
         pool: Option<Pool>,
+    },
+    /// Enqueue no-op jobs (pool notifications) in batches, one `send` per batch, and print the enqueue rate as
+    /// JSON: load for throughput benchmarks.
+    EnqueueNoop {
+        /// Jobs in all.
+        #[arg(long)]
+        count: usize,
+        /// Jobs per `send` (one transaction and multi-row INSERT on the database queue).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
     },
 }
 
@@ -134,6 +144,26 @@ pub async fn run(config: Config, command: JobsCommand) -> anyhow::Result<()> {
         JobsCommand::Purge { pool } => {
             let n = queue.purge_failed(pool).await?;
             println!("deleted {n} dead letter(s)");
+        }
+        JobsCommand::EnqueueNoop { count, batch } => {
+            if batch == 0 {
+                bail!("--batch must be at least 1");
+            }
+            // The envelopes are built before the clock starts, so the rate is the queue's, not serde's.
+            let envelopes: Vec<Envelope> =
+                (0..count).map(|i| Envelope::new(Job::Noop { label: format!("bench-{i}") }, None)).collect();
+            let started = Instant::now();
+            for chunk in envelopes.chunks(batch) {
+                queue.enqueue(chunk, Duration::ZERO).await?;
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            let report = serde_json::json!({
+                "jobs": count,
+                "batch": batch,
+                "seconds": seconds,
+                "jobs_per_second": count as f64 / seconds.max(f64::EPSILON),
+            });
+            println!("{report}");
         }
     }
     Ok(())
