@@ -93,7 +93,7 @@ async fn serve(config: Config, demo: bool, embedded: bool) -> anyhow::Result<()>
     let public_url = config.public_url.clone();
     // The API enqueues too (account mail), on the same queue the workers drain.
     let queue = platform::jobs::connect_queue(&config, &db).await?;
-    let workers = embedded.then(|| worker_cli::start_embedded(&config, &db, queue.clone()));
+    let workers = if embedded { Some(worker_cli::start_embedded(&config, &db, queue.clone()).await?) } else { None };
     let state = api::AppState::new(db, config)?.with_queue(queue);
     if demo {
         let login = demo::seed(&state).await.context("seeding the demo data")?;

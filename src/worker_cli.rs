@@ -6,7 +6,7 @@ use anyhow::bail;
 use platform::jobs::{connect_queue, Pool, Queue};
 use platform::Config;
 use sea_orm::DatabaseConnection;
-use workers::{Workers, WorkersConfig};
+use workers::{MailDeps, Workers, WorkersConfig};
 
 /// Arguments of `taskforge worker`.
 #[derive(clap::Args)]
@@ -26,6 +26,7 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
     }
     let db = platform::db::connect(&config).await?;
     let queue = connect_queue(&config, &db).await?;
+    let mail = MailDeps::from_config(&config).await?;
     let workers = Workers::start(
         &db,
         queue,
@@ -33,7 +34,7 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
             pools: vec![args.pool],
             concurrency: args.concurrency,
             relay: true,
-            public_url: config.public_url.clone(),
+            mail,
             scheduler_tick: None,
         },
     );
@@ -44,17 +45,16 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
 }
 
 /// Starts every pool and the outbox relay inside `serve`.
-pub fn start_embedded(config: &Config, db: &DatabaseConnection, queue: Arc<dyn Queue>) -> Workers {
+pub async fn start_embedded(
+    config: &Config,
+    db: &DatabaseConnection,
+    queue: Arc<dyn Queue>,
+) -> anyhow::Result<Workers> {
     let scheduler_tick = Some(config.scheduler_tick);
-    Workers::start(
+    let mail = MailDeps::from_config(config).await?;
+    Ok(Workers::start(
         db,
         queue,
-        WorkersConfig {
-            pools: Pool::ALL.to_vec(),
-            concurrency: None,
-            relay: true,
-            public_url: config.public_url.clone(),
-            scheduler_tick,
-        },
-    )
+        WorkersConfig { pools: Pool::ALL.to_vec(), concurrency: None, relay: true, mail, scheduler_tick },
+    ))
 }

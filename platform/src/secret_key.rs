@@ -15,6 +15,14 @@ use sha2::Sha256;
 
 use crate::Config;
 
+/// What a token or signature is for; a value signed for one purpose never passes as another.
+pub mod purpose {
+    pub const INVITATION: &str = "invitation";
+    pub const VERIFY_EMAIL: &str = "verify_email";
+    pub const PASSWORD_RESET: &str = "password_reset";
+    pub const UNSUBSCRIBE: &str = "unsubscribe";
+}
+
 /// Shortest accepted configured key.
 pub const MIN_LEN: usize = 32;
 

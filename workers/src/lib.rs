@@ -4,9 +4,11 @@
 //! dead letters, metrics and the drain on shutdown. [`Workers::start`] composes one runtime per pool, the outbox
 //! relay and the queue gauges: `taskforge worker --pool NAME` starts one pool, `taskforge serve` all of them.
 //! This crate depends on `platform` and `entities`, never on `api`.
+pub mod access;
 pub mod daily_digests;
 pub mod handler;
 pub mod idempotency;
+pub mod mail_jobs;
 pub mod noop;
 pub mod notifications;
 pub mod outbox_relay;
@@ -25,6 +27,9 @@ use tokio::task::JoinSet;
 
 pub use handler::{handler_fn, Handler, HandlerError, Registry};
 pub use idempotency::mark_processed_once;
+pub use mail_jobs::{
+    AccountMailHandler, InvitationMailHandler, MailDeps, NotificationDigestHandler, NotifyHandler, OverdueDigestHandler,
+};
 pub use notifications::NotificationSink;
 pub use outbox_relay::OutboxRelay;
 pub use publish_event::{EventSink, LogSink, PublishEventHandler};
@@ -32,12 +37,18 @@ pub use runtime::{DrainReport, Runtime, RuntimeOptions};
 pub use scheduler::Scheduler;
 
 /// The handlers of every job type, wired to their dependencies.
-pub fn registry(db: &DatabaseConnection, queue: Arc<dyn Queue>, public_url: &str) -> Registry {
-    let sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(LogSink), Arc::new(NotificationSink::new(public_url))];
+pub fn registry(db: &DatabaseConnection, queue: Arc<dyn Queue>, mail: &MailDeps) -> Registry {
+    let sinks: Vec<Arc<dyn EventSink>> =
+        vec![Arc::new(LogSink), Arc::new(NotificationSink::new(mail.public_url.clone()))];
     Registry::new()
         .register("noop", noop::NoopHandler::from_env(db))
         .register("publish_event", PublishEventHandler::new(db.clone(), queue.clone(), sinks))
         .register("scheduler_tick", Scheduler::new(db.clone(), queue))
+        .register("notify", NotifyHandler::new(db.clone(), mail.clone()))
+        .register("account_mail", AccountMailHandler::new(db.clone(), mail.clone()))
+        .register("invitation_mail", InvitationMailHandler::new(db.clone(), mail.clone()))
+        .register("overdue_digest", OverdueDigestHandler::new(db.clone(), mail.clone()))
+        .register("notification_digest", NotificationDigestHandler::new(db.clone(), mail.clone()))
 }
 
 /// Updates the queue gauges (`taskforge_queue_depth`, `taskforge_queue_in_flight`,
@@ -76,8 +87,8 @@ pub struct WorkersConfig {
     pub concurrency: Option<usize>,
     /// Also run an outbox relay.
     pub relay: bool,
-    /// The public URL, for links in notifications and mail.
-    pub public_url: String,
+    /// The mailer, templates, key and public URL of the mail jobs and notification links.
+    pub mail: MailDeps,
     /// Also enqueue a scheduler tick this often (`serve`; in AWS an EventBridge schedule does it).
     pub scheduler_tick: Option<Duration>,
 }
@@ -92,7 +103,7 @@ impl Workers {
     /// Starts the configured pools on `queue`, with the handlers of [`registry`].
     pub fn start(db: &DatabaseConnection, queue: Arc<dyn Queue>, config: WorkersConfig) -> Workers {
         let (stop, shutdown) = watch::channel(false);
-        let registry = Arc::new(registry(db, queue.clone(), &config.public_url));
+        let registry = Arc::new(registry(db, queue.clone(), &config.mail));
         let mut tasks = JoinSet::new();
         for pool in config.pools {
             let mut options = RuntimeOptions::for_pool(pool);

@@ -57,15 +57,19 @@ impl PublishEventHandler {
         PublishEventHandler { db, queue, sinks }
     }
 
-    /// Enqueues a `notify` job for each notification of `event_id` still waiting to be emailed.
+    /// Enqueues the mail an event calls for: a `notify` job for each of its notifications still waiting to be
+    /// emailed, and the invitation email of a new invitation. Each of those jobs tolerates a repeat.
     async fn enqueue_pending_mail(&self, event: &outbox::Model) -> Result<(), HandlerError> {
         let pending = notifications::Entity::find()
             .filter(notifications::Column::DedupeKey.starts_with(format!("event:{}:", event.id)))
             .filter(notifications::Column::EmailState.eq(crate::notifications::email_state::PENDING))
             .all(&self.db)
             .await?;
-        let jobs: Vec<Envelope> =
+        let mut jobs: Vec<Envelope> =
             pending.into_iter().map(|n| Envelope::new(Job::Notify { notification_id: n.id }, n.org_id)).collect();
+        if event.event_type == "invitation.created" {
+            jobs.push(Envelope::new(Job::InvitationMail { invitation_id: event.entity_id }, Some(event.org_id)));
+        }
         if !jobs.is_empty() {
             self.queue.enqueue(&jobs, Duration::ZERO).await.map_err(HandlerError::retryable)?;
         }

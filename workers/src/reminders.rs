@@ -330,14 +330,17 @@ fn notice(
         title: format!("Reminder: {key} {}", task.title),
         body: reminder.note.clone().unwrap_or_default(),
         url: format!("/orgs/{}/tasks/{key}", reminder.org_id),
+        // The template's fields; the `notify` job makes `task.url` absolute from the notification's `url`.
         data: json!({
-            "reminder_id": reminder.id,
-            "task_id": task.id,
-            "task_key": key,
-            "task_title": task.title,
-            "project_id": project.id,
+            "task": {
+                "ref": key,
+                "title": task.title,
+                "url": format!("/orgs/{}/tasks/{key}", reminder.org_id),
+                "project_name": project.name,
+                "due_at": task.due_at.map(|d| entities::utc(d).format("%Y-%m-%d %H:%M UTC").to_string()),
+            },
             "note": reminder.note,
-            "due_at": task.due_at.map(entities::utc),
+            "reminder_id": reminder.id,
             "fire_at": fire_at,
         }),
     }

@@ -19,8 +19,7 @@ use crate::auth::passwords;
 use crate::error::{AppError, Validator};
 use crate::state::AppState;
 
-pub const VERIFY_EMAIL: &str = "verify_email";
-pub const PASSWORD_RESET: &str = "password_reset";
+pub use platform::secret_key::purpose::{PASSWORD_RESET, VERIFY_EMAIL};
 
 /// How long each kind of link works.
 pub fn lifetime(purpose: &str) -> Duration {

@@ -206,3 +206,27 @@ pub async fn set_preference(
         .await?;
     Ok(())
 }
+
+/// Applies a signed unsubscribe link: the kind's email stops, the in-app notifications stay. A bad signature is a
+/// 404, like a link that never existed.
+pub async fn unsubscribe(
+    state: &crate::state::AppState,
+    user_id: Uuid,
+    kind: &str,
+    signature: &str,
+) -> Result<Channel, AppError> {
+    let message = platform::mail::unsubscribe_message(user_id, kind);
+    let purpose = platform::secret_key::purpose::UNSUBSCRIBE;
+    if !state.secret.verify(purpose, message.as_bytes(), signature) {
+        return Err(AppError::NotFound("unsubscribe_link_not_found"));
+    }
+    let kind: Kind = kind.parse().map_err(|_| AppError::NotFound("unsubscribe_link_not_found"))?;
+    // Someone who already turned the kind off entirely keeps it off.
+    let current = preferences(&state.db, user_id).await?;
+    let channel = current.kinds.iter().find(|k| k.kind == kind).map_or(kind.default_channel(), |k| k.channel);
+    if channel == Channel::Off {
+        return Ok(Channel::Off);
+    }
+    set_preference(&state.db, user_id, kind.name(), Channel::InApp.name()).await?;
+    Ok(Channel::InApp)
+}

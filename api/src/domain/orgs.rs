@@ -278,7 +278,7 @@ pub struct CreatedInvitation {
 }
 
 /// The purpose invitation tokens are signed for.
-pub const INVITATION_TOKEN: &str = "invitation";
+pub const INVITATION_TOKEN: &str = platform::secret_key::purpose::INVITATION;
 
 /// Invites `email` with `role`. A pending invitation to the same address is replaced.
 #[allow(clippy::disallowed_methods)] // checks whether the invited address already has an account in this org

@@ -126,6 +126,14 @@ pub struct PreferencesInput {
     pub kinds: Vec<KindChannel>,
 }
 
+/// The result of an unsubscribe link.
+#[derive(Debug, Object)]
+pub struct Unsubscribed {
+    pub kind: String,
+    /// Now `in_app`: the notifications still appear in the app, without email.
+    pub channel: String,
+}
+
 pub struct NotificationsApi;
 
 #[OpenApi(tag = "ApiTags::Notifications")]
@@ -194,6 +202,33 @@ impl NotificationsApi {
     #[oai(path = "/notification-preferences", method = "get", operation_id = "getNotificationPreferences")]
     async fn preferences(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<NotificationPreferences>, ApiError> {
         Ok(Json(notifications::preferences(&state.db, auth.actor().user_id).await?.into()))
+    }
+
+    /// Stop emails of one kind (the one-click link of `List-Unsubscribe`, RFC 8058)
+    ///
+    /// No sign-in: the link is signed for its user and kind. The kind stays in the app.
+    #[oai(path = "/notification-preferences/unsubscribe", method = "post", operation_id = "unsubscribe")]
+    async fn unsubscribe(
+        &self,
+        state: Data<&AppState>,
+        user: Query<Uuid>,
+        kind: Query<String>,
+        sig: Query<String>,
+    ) -> Result<Json<Unsubscribed>, ApiError> {
+        let channel = notifications::unsubscribe(&state, user.0, &kind.0, &sig.0).await?;
+        Ok(Json(Unsubscribed { kind: kind.0, channel: channel.name().to_owned() }))
+    }
+
+    /// Stop emails of one kind, from the link in an email's footer (same as the POST)
+    #[oai(path = "/notification-preferences/unsubscribe", method = "get", operation_id = "unsubscribeByLink")]
+    async fn unsubscribe_link(
+        &self,
+        state: Data<&AppState>,
+        user: Query<Uuid>,
+        kind: Query<String>,
+        sig: Query<String>,
+    ) -> Result<Json<Unsubscribed>, ApiError> {
+        self.unsubscribe(state, user, kind, sig).await
     }
 
     /// Change my notification preferences

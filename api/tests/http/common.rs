@@ -223,6 +223,19 @@ impl TestApp {
         platform::secret_key::SecretKey::load(&self.config).unwrap().token(purpose, row.id)
     }
 
+    /// Every message in this app's mail outbox (`mail = outbox`), oldest first.
+    pub fn outbox(&self) -> Vec<platform::mail::testing::ParsedMail> {
+        platform::mail::testing::read_outbox(&platform::mail::outbox_dir(&self.config.data_dir))
+    }
+
+    /// Waits for a message to `to` whose subject contains `subject`.
+    pub async fn mail_to(&self, to: &str, subject: &str) -> platform::mail::testing::ParsedMail {
+        eventually(Duration::from_secs(20), &format!("mail to {to} about {subject}"), || async {
+            self.outbox().into_iter().find(|m| m.to.iter().any(|t| t == to) && m.subject.contains(subject))
+        })
+        .await
+    }
+
     /// Also runs every worker pool and the outbox relay on the database queue, as `serve` does.
     pub async fn with_workers(mut self) -> TestApp {
         let queue: std::sync::Arc<dyn platform::jobs::Queue> =
@@ -231,7 +244,7 @@ impl TestApp {
             pools: platform::jobs::Pool::ALL.to_vec(),
             concurrency: None,
             relay: true,
-            public_url: self.config.public_url.clone(),
+            mail: workers::MailDeps::from_config(&self.config).await.expect("the test mail setup"),
             scheduler_tick: None,
         };
         self.workers = Some(workers::Workers::start(&self.db, queue, config));

@@ -5,6 +5,7 @@ mod common;
 
 mod account_mail;
 mod auth;
+mod mail;
 mod notifications;
 mod orgs;
 mod projects;

@@ -44,6 +44,11 @@ pub struct Mail {
     pub headers: Vec<(String, String)>,
 }
 
+/// The text an unsubscribe link signs (purpose `unsubscribe`): one user and one notification kind.
+pub fn unsubscribe_message(user_id: uuid::Uuid, kind: &str) -> String {
+    format!("{user_id}:{kind}")
+}
+
 /// What the mail service answered for a sent message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentMail {

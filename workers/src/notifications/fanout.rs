@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
-use entities::tables::{comments, outbox, project_members, projects, statuses, tasks, users, watchers};
-use entities::{Permission, Role, Scope};
+use entities::tables::{comments, outbox, projects, statuses, tasks, users, watchers};
+use entities::Scope;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, QueryFilter};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -198,23 +198,9 @@ impl TaskContext {
         Ok(Some(TaskContext { org_id, task, project, actor_name, key, path, public_url: public_url.to_owned() }))
     }
 
-    /// Whether `user_id` may see the task's project now (the rule of the API's project access).
+    /// Whether `user_id` may see the task's project now.
     pub(crate) async fn sees_project(&self, db: &impl ConnectionTrait, user_id: Uuid) -> Result<bool, DbErr> {
-        let Some(scope) = Scope::of_member(db, user_id, self.org_id).await? else {
-            return Ok(false);
-        };
-        if scope.can(Permission::AdministerProjects)
-            || (scope.role() != Role::Guest && self.project.visibility == "org")
-        {
-            return Ok(true);
-        }
-        Ok(scope
-            .find::<project_members::Entity>()
-            .filter(project_members::Column::ProjectId.eq(self.project.id))
-            .filter(project_members::Column::UserId.eq(user_id))
-            .one(db)
-            .await?
-            .is_some())
+        crate::access::sees_project(db, user_id, &self.project).await
     }
 
     /// The template fields shared by every task notification.

@@ -315,7 +315,7 @@ every_queue! {
             pools: vec![Pool::Notifications],
             concurrency: Some(2),
             relay: true,
-            public_url: "http://taskforge.test".into(),
+            mail: test_mail_deps(),
             scheduler_tick: None,
         });
         eventually(WAIT, "both events to be processed", || async {
@@ -331,5 +331,17 @@ every_queue! {
         let unpublished =
             outbox::Entity::find().filter(outbox::Column::PublishedAt.is_null()).count(&t.db).await.unwrap();
         assert_eq!(unpublished, 0);
+    }
+}
+
+/// Mail dependencies writing into a throw-away outbox directory.
+fn test_mail_deps() -> workers::MailDeps {
+    let dir = std::env::temp_dir().join(format!("taskforge-mail-{}", uuid::Uuid::now_v7()));
+    workers::MailDeps {
+        mailer: std::sync::Arc::new(platform::mail::OutboxMailer::new(&dir)),
+        templates: std::sync::Arc::new(platform::mail::Templates::new()),
+        secret: platform::secret_key::SecretKey::new("t".repeat(32)),
+        public_url: "http://taskforge.test".into(),
+        from: "Taskforge <no-reply@taskforge.test>".into(),
     }
 }
