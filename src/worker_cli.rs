@@ -2,7 +2,7 @@
 //! in-process pools of `serve`.
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use platform::jobs::{connect_queue, Pool, Queue};
 use platform::Config;
 use sea_orm::DatabaseConnection;
@@ -17,6 +17,9 @@ pub struct WorkerArgs {
     /// Jobs run at once (default: the pool's setting).
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Serve Prometheus metrics (`/metrics`) and `/healthz` on this address, e.g. `0.0.0.0:9090`.
+    #[arg(long, env = "TASKFORGE_WORKER_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Runs one pool until SIGTERM/SIGINT, then drains it.
@@ -27,6 +30,14 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
     let db = platform::db::connect(&config).await?;
     let queue = connect_queue(&config, &db).await?;
     let mail = MailDeps::from_config(&config).await?;
+    let metrics = match args.metrics_addr {
+        Some(addr) => Some(
+            api::RunningApp::start_metrics(addr)
+                .await
+                .with_context(|| format!("binding the metrics address {addr}"))?,
+        ),
+        None => None,
+    };
     let workers = Workers::start(
         &db,
         queue,
@@ -41,6 +52,9 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
     crate::shutdown_signal().await;
     tracing::info!(pool = args.pool.name(), "shutting down: draining jobs");
     workers.shutdown().await;
+    if let Some(m) = metrics {
+        m.stop().await?;
+    }
     Ok(())
 }
 

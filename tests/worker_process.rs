@@ -58,11 +58,13 @@ impl Deployment {
     }
 
     fn worker(&self) -> Child {
-        self.command(&["worker", "--pool", "notifications"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting a worker")
+        self.worker_with(&[])
+    }
+
+    fn worker_with(&self, extra: &[&str]) -> Child {
+        let mut args = vec!["worker", "--pool", "notifications"];
+        args.extend_from_slice(extra);
+        self.command(&args).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("starting a worker")
     }
 
     /// The same configuration in this process, from the same pairs.
@@ -123,7 +125,9 @@ async fn killed_worker_job_completes_once(deployment: Deployment) {
     let killed_at = Instant::now();
     assert!(!processed(&db, job.job_id).await, "the job was killed before it finished");
 
-    let mut rescuer = deployment.worker();
+    // A free port for the rescuer's metrics endpoint.
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let mut rescuer = deployment.worker_with(&["--metrics-addr", &metrics_addr]);
     let visibility = Pool::Notifications.settings().visibility_timeout;
     poll(visibility + Duration::from_secs(30), "the second worker to complete the job", || async {
         processed(&db, job.job_id).await && notifications(&*queue).await == (0, 0, 0)
@@ -131,6 +135,15 @@ async fn killed_worker_job_completes_once(deployment: Deployment) {
     .await;
     // The lease of the killed worker had to run out first (less the few hundred milliseconds it held the job).
     assert!(killed_at.elapsed() >= visibility - Duration::from_secs(2), "rerun after {:?}", killed_at.elapsed());
+
+    // A standalone worker serves its own metrics for Prometheus to scrape.
+    let metrics = reqwest::get(format!("http://{metrics_addr}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("taskforge_jobs_processed_total{") && l.contains("pool=\"notifications\"")),
+        "{metrics}"
+    );
 
     // SIGTERM drains: the idle worker stops cleanly.
     let term = Command::new("kill").args(["-TERM", &rescuer.id().to_string()]).status().unwrap();

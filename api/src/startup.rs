@@ -126,6 +126,17 @@ pub struct RunningApp {
 impl RunningApp {
     /// Binds `addr` (port 0 for an ephemeral port) and serves the app until [`RunningApp::stop`] or drop.
     pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<RunningApp> {
+        Self::serve(build_app(state), addr).await
+    }
+
+    /// Serves only `/metrics` and `/healthz`: the scrape endpoint of a standalone `taskforge worker`.
+    pub async fn start_metrics(addr: SocketAddr) -> std::io::Result<RunningApp> {
+        let handle = metrics_handle();
+        let app = Route::new().at("/metrics", get(make_sync(move |_| handle.render()))).at("/healthz", get(healthz));
+        Self::serve(app, addr).await
+    }
+
+    async fn serve(app: impl Endpoint + 'static, addr: SocketAddr) -> std::io::Result<RunningApp> {
         let acceptor = TcpListener::bind(addr).into_acceptor().await?;
         let addr = acceptor
             .local_addr()
@@ -133,7 +144,6 @@ impl RunningApp {
             .and_then(|a| a.as_socket_addr().copied())
             .ok_or_else(|| std::io::Error::other("listener has no socket address"))?;
         let (tx, rx) = oneshot::channel::<()>();
-        let app = build_app(state);
         let task = tokio::spawn(async move {
             Server::new_with_acceptor(acceptor)
                 .run_with_graceful_shutdown(

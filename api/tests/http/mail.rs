@@ -146,3 +146,50 @@ both_backends! {
         assert_eq!(app.outbox().iter().filter(|m| m.subject.contains("digest")).count(), 1);
     }
 }
+
+/// The same path with `mail = ses`: the assignment email is read back from moto's record of what SES sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_ses_mode_the_assignment_email_goes_through_ses() {
+    let moto = std::env::var("TASKFORGE_TEST_AWS_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into());
+    if reqwest::get(format!("{moto}/moto-api/data.json")).await.is_err() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "moto at {moto} is unreachable and CI=true");
+        eprintln!("skipping: moto at {moto} is unreachable");
+        return;
+    }
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let sender = format!("noreply-{tag}@taskforge.test");
+    let mail_from = format!("Taskforge <{sender}>");
+    let prefix = format!("tf{}", &tag[20..]);
+    let extra = [
+        ("mail", "ses"),
+        ("aws_endpoint_url", moto.as_str()),
+        ("mail_from", mail_from.as_str()),
+        ("sqs_prefix", prefix.as_str()),
+    ];
+    let app = TestApp::spawn_with(Backend::Sqlite, &extra).await.unwrap();
+    // The sender identity must exist before SES takes mail from it, as in production.
+    platform::aws_bootstrap::bootstrap(&app.config).await.expect("bootstrapping moto");
+    let app = app.with_workers().await;
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let org = app.org(&ann, "Acme").await;
+    app.add_member(org, &ann, &bob, "member").await;
+    let (web, _) = app.project(org, &ann, "WEB").await;
+    app.task(org, web, &ann, json!({"title": "Through SES", "assignee_ids": [bob.id]})).await.expect(201);
+
+    let sent = eventually(Duration::from_secs(20), "the SES message", || async {
+        platform::mail::testing::read_moto_ses(&moto)
+            .await
+            .into_iter()
+            .find(|m| m.source == sender && m.mail.subject.contains("assigned you"))
+    })
+    .await;
+    assert_eq!(sent.destinations.len(), 1);
+    assert!(sent.destinations[0].contains("bob@example.com"), "{:?}", sent.destinations);
+    assert_eq!(sent.mail.subject, "ann assigned you WEB-1: Through SES");
+    assert!(sent.mail.text.contains("Through SES") && sent.mail.html.contains("Through SES"));
+    assert!(sent.mail.header("List-Unsubscribe").is_some());
+    let task_url = format!("{}/orgs/{org}/tasks/WEB-1", app.config.public_url);
+    assert!(sent.mail.links().contains(&task_url), "{:?}", sent.mail.links());
+    assert!(app.outbox().is_empty(), "nothing goes to the outbox directory in SES mode");
+}
