@@ -81,6 +81,15 @@ pub struct TestUser {
     pub token: String,
 }
 
+/// See [`TestApp::team`].
+pub struct Team {
+    pub ann: TestUser,
+    pub bob: TestUser,
+    pub org: Uuid,
+    pub web: Uuid,
+    pub statuses: Vec<Value>,
+}
+
 /// A response with its JSON body (Null when empty or not JSON).
 #[derive(Debug)]
 pub struct Resp {
@@ -221,6 +230,24 @@ impl TestApp {
             .unwrap()
             .unwrap_or_else(|| panic!("no {purpose} token for {}", user.name));
         platform::secret_key::SecretKey::load(&self.config).unwrap().token(purpose, row.id)
+    }
+
+    /// The usual cast: ann owns the org "Acme" and its project WEB, bob is a member.
+    pub async fn team(&self) -> Team {
+        let ann = self.user("ann").await;
+        let bob = self.user("bob").await;
+        let org = self.org(&ann, "Acme").await;
+        self.add_member(org, &ann, &bob, "member").await;
+        let (web, statuses) = self.project(org, &ann, "WEB").await;
+        Team { ann, bob, org, web, statuses }
+    }
+
+    /// Waits until `user` has `n` unread notifications.
+    pub async fn unread_reaches(&self, user: &TestUser, n: u64) {
+        eventually(Duration::from_secs(20), &format!("{n} unread notifications for {}", user.name), || async {
+            (self.get("/notifications/unread-count", user).await.expect(200)["count"] == n).then_some(())
+        })
+        .await
     }
 
     /// Every message in this app's mail outbox (`mail = outbox`), oldest first.

@@ -27,11 +27,7 @@ fn link_starting(mail: &platform::mail::testing::ParsedMail, prefix: &str) -> St
 both_backends! {
     async fn an_assignment_is_emailed_once_with_both_parts_a_task_link_and_one_click_unsubscribe(app: TestApp) {
         let app = app.with_workers().await;
-        let ann = app.user("ann").await;
-        let bob = app.user("bob").await;
-        let org = app.org(&ann, "Acme").await;
-        app.add_member(org, &ann, &bob, "member").await;
-        let (web, _) = app.project(org, &ann, "WEB").await;
+        let Team { ann, bob, org, web, .. } = app.team().await;
         app.task(org, web, &ann, json!({"title": "Fix <login>", "assignee_ids": [bob.id]})).await.expect(201);
 
         let mail = app.mail_to("bob@example.com", "assigned you WEB-1").await;
@@ -66,11 +62,7 @@ both_backends! {
         let forged = path.replace("task_assigned", "mentioned");
         app.anonymous(Method::POST, &forged, None).await.expect_problem(404, "unsubscribe_link_not_found");
         app.task(org, web, &ann, json!({"title": "Second", "assignee_ids": [bob.id]})).await.expect(201);
-        eventually(Duration::from_secs(20), "the second notification", || async {
-            let n = app.get("/notifications/unread-count", &bob).await;
-            (n.expect(200)["count"] == 2).then_some(())
-        })
-        .await;
+        app.unread_reaches(&bob, 2).await;
         assert_eq!(app.outbox().iter().filter(assigned_mail).count(), 1, "in-app only now");
     }
 
@@ -111,19 +103,12 @@ both_backends! {
 
     async fn digests_batch_the_day_into_one_email(app: TestApp) {
         let app = app.with_workers().await;
-        let ann = app.user("ann").await;
-        let bob = app.user("bob").await;
-        let org = app.org(&ann, "Acme").await;
-        app.add_member(org, &ann, &bob, "member").await;
-        let (web, _) = app.project(org, &ann, "WEB").await;
+        let Team { ann, bob, org, web, .. } = app.team().await;
         app.patch("/notification-preferences", &bob, json!({"daily_digest": true})).await.expect(200);
         for title in ["First", "Second"] {
             app.task(org, web, &ann, json!({"title": title, "assignee_ids": [bob.id], "due_at": "2020-01-01T09:00:00Z"})).await.expect(201);
         }
-        eventually(Duration::from_secs(20), "two notifications", || async {
-            (app.get("/notifications/unread-count", &bob).await.expect(200)["count"] == 2).then_some(())
-        })
-        .await;
+        app.unread_reaches(&bob, 2).await;
         assert!(!app.outbox().iter().any(|m| m.subject.contains("assigned")), "digest users get no single emails");
         let queue = platform::jobs::DbQueue::new(app.db.clone());
         let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();

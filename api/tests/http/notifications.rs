@@ -68,19 +68,11 @@ both_backends! {
 
     async fn notifications_are_listed_counted_marked_read_and_private(app: TestApp) {
         let app = app.with_workers().await;
-        let ann = app.user("ann").await;
-        let bob = app.user("bob").await;
-        let org = app.org(&ann, "Acme").await;
-        app.add_member(org, &ann, &bob, "member").await;
-        let (web, _) = app.project(org, &ann, "WEB").await;
+        let Team { ann, bob, org, web, .. } = app.team().await;
         for i in 0..3 {
             app.task(org, web, &ann, json!({"title": format!("T{i}"), "assignee_ids": [bob.id]})).await.expect(201);
         }
-        eventually(WAIT, "three notifications", || async {
-            let c = app.get("/notifications/unread-count", &bob).await;
-            (c.expect(200)["count"] == 3).then_some(())
-        })
-        .await;
+        app.unread_reaches(&bob, 3).await;
         let first = app.get("/notifications?limit=2", &bob).await;
         let first = first.expect(200);
         assert_eq!(first["items"].as_array().unwrap().len(), 2);
@@ -115,11 +107,7 @@ both_backends! {
 
     async fn preferences_turn_kinds_off_and_are_validated(app: TestApp) {
         let app = app.with_workers().await;
-        let ann = app.user("ann").await;
-        let bob = app.user("bob").await;
-        let org = app.org(&ann, "Acme").await;
-        app.add_member(org, &ann, &bob, "member").await;
-        let (web, _) = app.project(org, &ann, "WEB").await;
+        let Team { ann, bob, org, web, .. } = app.team().await;
 
         let prefs = app.get("/notification-preferences", &bob).await;
         let prefs = prefs.expect(200);
