@@ -84,40 +84,6 @@ every_queue! {
         assert_eq!((s.depth, s.in_flight), (0, 0));
     }
 
-    async fn concurrent_acks_each_learn_whether_their_own_lease_held(t: TestDb) {
-        // Acks arriving together are written together; each must still get its own answer, including a stale
-        // lease and the fresh lease of the same message acked at the same moment.
-        let labels: Vec<String> = (0..60).map(|i| format!("job-{i}")).collect();
-        let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-        t.enqueue_noops(&refs).await;
-        let stale = t.queue.claim_batch(Pool::Notifications, 1, LONG).await.unwrap().remove(0);
-        t.clock.advance(LONG + Duration::from_secs(1));
-        let fresh = t.queue.claim_batch(Pool::Notifications, 60, LONG).await.unwrap();
-        assert_eq!(fresh.len(), 60, "the expired lease's message is claimed again with the rest");
-        assert!(fresh.iter().any(|m| m.lease.message_id == stale.lease.message_id));
-
-        let mut acks = tokio::task::JoinSet::new();
-        let queue = t.port();
-        for lease in fresh.iter().map(|m| m.lease.clone()).chain([stale.lease.clone()]) {
-            let queue = queue.clone();
-            acks.spawn(async move { (queue.ack(&lease).await.unwrap(), lease) });
-        }
-        let mut held = 0;
-        while let Some(joined) = acks.join_next().await {
-            let (acked, lease) = joined.unwrap();
-            if lease == stale.lease {
-                assert!(!acked, "the stale lease does not ack, even batched with the fresh one");
-            } else {
-                assert!(acked, "a fresh lease acks");
-                held += 1;
-            }
-        }
-        assert_eq!(held, 60);
-        let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
-        assert_eq!((s.depth, s.in_flight, s.dead_letters), (0, 0, 0));
-        assert!(!t.queue.ack(&fresh[0].lease).await.unwrap(), "an ack of a gone message is refused");
-    }
-
     async fn an_unacked_job_reappears_after_its_visibility_timeout_with_the_next_attempt(t: TestDb) {
         let sent = t.enqueue_noops(&["a"]).await;
         let lease = t.lease();
@@ -202,6 +168,40 @@ every_queue! {
 // SQS fences a lease with its receipt handle, and a delete or visibility change with an outdated handle is not
 // refused (AWS: the call "succeeds"; moto even applies it), so this holds for the database queue only.
 both_backends! {
+    async fn concurrent_acks_each_learn_whether_their_own_lease_held(t: TestDb) {
+        // Acks arriving together are written together; each must still get its own answer, including a stale
+        // lease and the fresh lease of the same message acked at the same moment.
+        let labels: Vec<String> = (0..60).map(|i| format!("job-{i}")).collect();
+        let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+        t.enqueue_noops(&refs).await;
+        let stale = t.queue.claim_batch(Pool::Notifications, 1, LONG).await.unwrap().remove(0);
+        t.clock.advance(LONG + Duration::from_secs(1));
+        let fresh = t.queue.claim_batch(Pool::Notifications, 60, LONG).await.unwrap();
+        assert_eq!(fresh.len(), 60, "the expired lease's message is claimed again with the rest");
+        assert!(fresh.iter().any(|m| m.lease.message_id == stale.lease.message_id));
+
+        let mut acks = tokio::task::JoinSet::new();
+        let queue = t.port();
+        for lease in fresh.iter().map(|m| m.lease.clone()).chain([stale.lease.clone()]) {
+            let queue = queue.clone();
+            acks.spawn(async move { (queue.ack(&lease).await.unwrap(), lease) });
+        }
+        let mut held = 0;
+        while let Some(joined) = acks.join_next().await {
+            let (acked, lease) = joined.unwrap();
+            if lease == stale.lease {
+                assert!(!acked, "the stale lease does not ack, even batched with the fresh one");
+            } else {
+                assert!(acked, "a fresh lease acks");
+                held += 1;
+            }
+        }
+        assert_eq!(held, 60);
+        let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
+        assert_eq!((s.depth, s.in_flight, s.dead_letters), (0, 0, 0));
+        assert!(!t.queue.ack(&fresh[0].lease).await.unwrap(), "an ack of a gone message is refused");
+    }
+
     async fn a_late_ack_after_the_lease_expired_is_ignored(t: TestDb) {
         t.enqueue_noops(&["a"]).await;
         let stale = t.queue.claim_batch(Pool::Notifications, 1, LONG).await.unwrap().remove(0);
