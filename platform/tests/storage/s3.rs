@@ -193,3 +193,37 @@ async fn the_bucket_bootstrap_is_idempotent_and_turns_on_default_encryption() {
     from_config.put("via/config", &mut &b"x"[..], "text/plain").await.unwrap();
     assert_eq!(storage.head("via/config").await.unwrap().unwrap().size, 1, "the configured adapter uses the bucket");
 }
+
+#[tokio::test]
+async fn aws_bootstrap_creates_the_bucket_once_when_storage_is_s3() {
+    let Some(moto) = moto().await else { return };
+    let suffix = Uuid::now_v7().simple().to_string();
+    let bucket = format!("tf-boot-{suffix}");
+    let config = Config::from_pairs([
+        ("storage", "s3".to_owned()),
+        ("s3_bucket", bucket.clone()),
+        ("aws_endpoint_url", moto.clone()),
+        ("sqs_prefix", format!("tf-boot-{suffix}")),
+        ("mail_from", format!("no-reply-{suffix}@taskforge.test")),
+    ])
+    .unwrap();
+    let buckets = |done: &[platform::aws_bootstrap::Provisioned]| -> Vec<(String, bool)> {
+        done.iter().filter(|p| p.kind == "s3 bucket").map(|p| (p.name.clone(), p.created)).collect()
+    };
+    let first = platform::aws_bootstrap::bootstrap(&config).await.unwrap();
+    assert_eq!(buckets(&first), [(bucket.clone(), true)]);
+    let second = platform::aws_bootstrap::bootstrap(&config).await.unwrap();
+    assert_eq!(buckets(&second), [(bucket.clone(), false)]);
+    let sdk = platform::aws::sdk_config(&config).await;
+    let storage = S3Storage::new(&sdk, &bucket);
+    storage.put("a", &mut &b"x"[..], "text/plain").await.expect("the bootstrapped bucket takes objects");
+
+    let local = Config::from_pairs([
+        ("aws_endpoint_url", moto),
+        ("sqs_prefix", format!("tf-boot-{suffix}")),
+        ("mail_from", format!("no-reply-{suffix}@taskforge.test")),
+    ])
+    .unwrap();
+    let done = platform::aws_bootstrap::bootstrap(&local).await.unwrap();
+    assert!(buckets(&done).is_empty(), "no bucket with local storage");
+}
