@@ -42,7 +42,8 @@ pub enum AdminCommand {
         tasks: usize,
     },
     /// Create the AWS resources the configuration names (every pool's SQS queue and dead-letter queue with its
-    /// redrive policy, the SES identity of mail_from); present ones are kept. Needs no database.
+    /// redrive policy, the SES identity of mail_from, the S3 bucket with default encryption when storage = s3);
+    /// present ones are kept. Needs no database.
     AwsBootstrap,
 }
 

@@ -3,16 +3,19 @@
 //! for moto, LocalStack and accounts set up by hand.
 //!
 //! Covered: every pool's queue and dead-letter queue (with the redrive policy and the pool's visibility timeout,
-//! see [`SqsQueue::bootstrap`]) and the SES email identity of `mail_from`.
+//! see [`SqsQueue::bootstrap`]), the SES email identity of `mail_from`, and, when `storage = s3`, the bucket with
+//! default SSE-S3 encryption and public access blocked (see [`S3Storage::bootstrap`]).
 use aws_sdk_sesv2::error::ProvideErrorMetadata;
 
+use crate::config::StorageKind;
 use crate::jobs::{QueueError, SqsQueue};
+use crate::storage::{S3Storage, StorageError};
 use crate::Config;
 
 /// One resource and whether this run created it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Provisioned {
-    /// What it is: `sqs queue` or `ses identity`.
+    /// What it is: `sqs queue`, `ses identity` or `s3 bucket`.
     pub kind: &'static str,
     pub name: String,
     pub created: bool,
@@ -25,6 +28,12 @@ pub enum BootstrapError {
     Queue(#[from] QueueError),
     #[error("SES email identity `{identity}`: {detail}")]
     Ses { identity: String, detail: String },
+    #[error("S3 bucket `{bucket}`: {source}")]
+    Bucket {
+        bucket: String,
+        #[source]
+        source: StorageError,
+    },
 }
 
 /// The address inside `Name <address>`, or the whole value when it has no angle brackets.
@@ -73,6 +82,13 @@ pub async fn bootstrap(config: &Config) -> Result<Vec<Provisioned>, BootstrapErr
         }
     };
     done.push(Provisioned { kind: "ses identity", name: identity, created });
+    if let (StorageKind::S3, Some(bucket)) = (config.storage, &config.s3_bucket) {
+        let created = S3Storage::new(&sdk, bucket)
+            .bootstrap(&config.aws_region)
+            .await
+            .map_err(|source| BootstrapError::Bucket { bucket: bucket.clone(), source })?;
+        done.push(Provisioned { kind: "s3 bucket", name: bucket.clone(), created });
+    }
     Ok(done)
 }
 
