@@ -48,6 +48,9 @@ ensure_venv .venv-moto scripts/moto-requirements.txt moto_server
 # --- moto server ------------------------------------------------------------------------------------------------
 # Started in the background on first use and left running (like MariaDB); scripts/moto.sh knows how.
 scripts/moto.sh start
+# The S3 tests get a server of their own: after a multipart upload moto can no longer render /moto-api/data.json
+# (a moto bug), which is where the SES tests read sent mail back.
+MOTO_URL=${TASKFORGE_TEST_S3_URL:-http://127.0.0.1:5056} scripts/moto.sh start
 
 # --- MariaDB ----------------------------------------------------------------------------------------------------
 # The MySQL variant of the black-box tests needs a server. Machines of this kind start MariaDB at boot, but it may

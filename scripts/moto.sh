@@ -3,11 +3,12 @@
 #   scripts/moto.sh start   start it unless something already answers on $TASKFORGE_TEST_AWS_URL; wait until ready
 #   scripts/moto.sh stop    stop the server this script started
 #   scripts/moto.sh reset   clear all of moto's state
-# The default address is http://127.0.0.1:5055; the venv comes from scripts/ensure-tools.sh.
+# The default address is http://127.0.0.1:5055 ($TASKFORGE_TEST_AWS_URL); MOTO_URL names another server, such as the
+# one the S3 tests use ($TASKFORGE_TEST_S3_URL, see scripts/ensure-tools.sh). The venv comes from ensure-tools.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-url=${TASKFORGE_TEST_AWS_URL:-http://127.0.0.1:5055}
+url=${MOTO_URL:-${TASKFORGE_TEST_AWS_URL:-http://127.0.0.1:5055}}
 host=$(sed -E 's#^https?://([^:/]+).*#\1#' <<<"$url")
 port=$(sed -nE 's#^https?://[^:/]+:([0-9]+).*#\1#p' <<<"$url")
 port=${port:-80}
@@ -18,7 +19,7 @@ log() { printf 'moto: %s\n' "$*"; }
 die() { printf 'moto: error: %s\n' "$*" >&2; exit 1; }
 up() { python3 - "$url" <<'PY' >/dev/null 2>&1
 import sys, urllib.request
-urllib.request.urlopen(sys.argv[1] + "/moto-api/data.json", timeout=2).read()
+urllib.request.urlopen(sys.argv[1] + "/moto-api/config", timeout=2).read()
 PY
 }
 

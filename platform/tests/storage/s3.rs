@@ -1,4 +1,5 @@
-//! S3 against the moto server at `TASKFORGE_TEST_AWS_URL` (default http://127.0.0.1:5055), one fresh bucket per
+//! S3 against the moto server at `TASKFORGE_TEST_S3_URL` (default http://127.0.0.1:5056; its own server because a
+//! multipart upload leaves moto unable to render the data.json the SES tests read), one fresh bucket per
 //! test since moto's state is shared.
 //!
 //! moto runs without authentication: it checks neither signatures nor expiry, so it accepts a presigned PUT with a
@@ -21,7 +22,7 @@ use crate::contract;
 /// The probe is S3's ListBuckets (`GET /`), not `/moto-api/data.json`: that dumps every service's state and
 /// sometimes answers 500 while other tests change it concurrently.
 async fn moto() -> Option<String> {
-    let url = std::env::var("TASKFORGE_TEST_AWS_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into());
+    let url = std::env::var("TASKFORGE_TEST_S3_URL").unwrap_or_else(|_| "http://127.0.0.1:5056".into());
     let probe = reqwest::Client::new()
         .get(format!("{url}/"))
         .timeout(Duration::from_secs(10))
