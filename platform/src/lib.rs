@@ -1,12 +1,13 @@
 //! What the API, the workers and the CLI share below the domain: configuration, telemetry and the database
-//! connection, the job contract and the queue port, and the mail port. Ports to other services (storage, events, bus,
-//! scanner) join here as they are built.
+//! connection, the job contract and the queue port, the mail port and the scanner port. Ports to other services
+//! (storage, events, bus) join here as they are built.
 pub mod aws;
 pub mod aws_bootstrap;
 pub mod config;
 pub mod db;
 pub mod jobs;
 pub mod mail;
+pub mod scanner;
 pub mod secret_key;
 pub mod telemetry;
 
