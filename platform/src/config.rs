@@ -287,7 +287,8 @@ impl Config {
         }
         let clamd_addr = raw.clamd_addr.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
         if let Some(addr) = &clamd_addr {
-            let port_ok = addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            let port_ok =
+                addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
             if !port_ok {
                 return Err(invalid("clamd_addr", addr, "expected host:port, e.g. 127.0.0.1:3310"));
             }

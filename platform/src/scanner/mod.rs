@@ -40,7 +40,9 @@ pub struct ScanInput {
 pub enum Outcome {
     Clean,
     /// `signature` is the engine's name for what it found, e.g. `Win.Test.EICAR_HDB-1` or `Builtin.Test.EICAR`.
-    Infected { signature: String },
+    Infected {
+        signature: String,
+    },
 }
 
 /// A finished scan and who performed it, recorded on the attachment.
@@ -108,7 +110,9 @@ pub trait Scanner: Send + Sync {
 pub fn scanner_from_config(config: &Config) -> Arc<dyn Scanner> {
     let blocklist = Blocklist::new(config.scan_blocklist_sha256.iter().copied());
     match &config.clamd_addr {
-        Some(addr) => Arc::new(ClamdScanner::new(addr.clone()).with_timeout(config.clamd_timeout).with_blocklist(blocklist)),
+        Some(addr) => {
+            Arc::new(ClamdScanner::new(addr.clone()).with_timeout(config.clamd_timeout).with_blocklist(blocklist))
+        }
         None => Arc::new(BuiltinScanner::new(blocklist)),
     }
 }

@@ -24,11 +24,21 @@ const INFLATE_OUT: usize = 32 * 1024;
 
 enum State {
     /// Looking for the next local file header; `tail` holds the last bytes in case a signature spans two chunks.
-    Searching { tail: Vec<u8> },
+    Searching {
+        tail: Vec<u8>,
+    },
     /// Collecting the header after the signature: the fixed part, then the name and extra field.
-    Header { bytes: Vec<u8> },
-    Inflating { inflater: Box<InflateState>, entry: Box<Inspector> },
-    Stored { remaining: u64, entry: Box<Inspector> },
+    Header {
+        bytes: Vec<u8>,
+    },
+    Inflating {
+        inflater: Box<InflateState>,
+        entry: Box<Inspector>,
+    },
+    Stored {
+        remaining: u64,
+        entry: Box<Inspector>,
+    },
 }
 
 /// Streaming walker over the zip entries in one stream.
