@@ -11,6 +11,8 @@ export TASKFORGE_TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306
 export TASKFORGE_TEST_AWS_URL ?= http://127.0.0.1:5055
 # A second moto for the S3 tests (see scripts/ensure-tools.sh for why).
 export TASKFORGE_TEST_S3_URL ?= http://127.0.0.1:5056
+# The clamd with the test signatures the scanner tests use (scripts/clamd.sh starts it; `make tools` runs that).
+export TASKFORGE_TEST_CLAMD_ADDR ?= 127.0.0.1:3310
 # CI=true (set by CI) turns a missing service into a test failure instead of a skip; it reaches the tests unchanged.
 
 .PHONY: run build web test tools fmt fmt-check lint openapi openapi-check nextest schemathesis bench clean

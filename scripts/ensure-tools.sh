@@ -3,6 +3,7 @@
 #   - cargo-nextest (the test runner),
 #   - a Python venv at .venv with the pinned schemathesis (scripts/schemathesis-requirements.txt),
 #   - a Python venv at .venv-moto with the pinned moto server, started on $TASKFORGE_TEST_AWS_URL (scripts/moto.sh),
+#   - clamd (Debian's clamav-daemon) with the test signatures, started on $TASKFORGE_TEST_CLAMD_ADDR (scripts/clamd.sh),
 #   - a MariaDB server answering on 127.0.0.1:3306 for the MySQL variant of the tests.
 # Idempotent: a second run installs nothing and takes about a second.
 set -euo pipefail
@@ -51,6 +52,25 @@ scripts/moto.sh start
 # The S3 tests get a server of their own: after a multipart upload moto can no longer render /moto-api/data.json
 # (a moto bug), which is where the SES tests read sent mail back.
 MOTO_URL=${TASKFORGE_TEST_S3_URL:-http://127.0.0.1:5056} scripts/moto.sh start
+
+# --- clamd -------------------------------------------------------------------------------------------------------
+# The scanner tests talk to a real clamd. Debian's package brings the daemon but no signatures (scripts/clamd.sh
+# writes a test database) and its service start is not used: the script starts clamd itself.
+if ! command -v clamd >/dev/null 2>&1 && [[ ! -x /usr/sbin/clamd ]]; then
+    command -v apt-get >/dev/null 2>&1 || die "clamd is missing and apt-get is not available: install ClamAV's clamd"
+    sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null 2>&1 || die "clamd is missing: run as root or install clamav-daemon"
+        sudo=(sudo)
+    fi
+    log "installing clamav-daemon (Debian package, once)"
+    # A stale package list may not know the package yet: refresh it once and try again.
+    if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q clamav-daemon >/dev/null; then
+        "${sudo[@]}" apt-get update -q >/dev/null
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q clamav-daemon >/dev/null
+    fi
+fi
+scripts/clamd.sh start
 
 # --- MariaDB ----------------------------------------------------------------------------------------------------
 # The MySQL variant of the black-box tests needs a server. Machines of this kind start MariaDB at boot, but it may

@@ -39,6 +39,9 @@ struct RawConfig {
     invitation_ttl_hours: u64,
     cookie_secure: bool,
     scheduler_tick_seconds: u64,
+    clamd_addr: Option<String>,
+    clamd_timeout_seconds: u64,
+    scan_blocklist_sha256: String,
 }
 
 impl Default for RawConfig {
@@ -71,6 +74,9 @@ impl Default for RawConfig {
             invitation_ttl_hours: 24 * 7,
             cookie_secure: false,
             scheduler_tick_seconds: 30,
+            clamd_addr: None,
+            clamd_timeout_seconds: 60,
+            scan_blocklist_sha256: String::new(),
         }
     }
 }
@@ -157,6 +163,12 @@ pub struct Config {
     pub cookie_secure: bool,
     /// How often `serve` enqueues a scheduler tick (reminders, daily digests).
     pub scheduler_tick: std::time::Duration,
+    /// clamd to scan uploads with (`host:port`); `None` uses the built-in scanner.
+    pub clamd_addr: Option<String>,
+    /// Limit on each step of a clamd exchange, including the wait for the verdict (see `ClamdScanner::with_timeout`).
+    pub clamd_timeout: std::time::Duration,
+    /// SHA-256 digests of files never to serve, whichever scanner runs.
+    pub scan_blocklist_sha256: Vec<[u8; 32]>,
 }
 
 /// A configuration value could not be read or is invalid.
@@ -273,6 +285,23 @@ impl Config {
                 "must be between 1 and 3600",
             ));
         }
+        let clamd_addr = raw.clamd_addr.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
+        if let Some(addr) = &clamd_addr {
+            let port_ok =
+                addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok {
+                return Err(invalid("clamd_addr", addr, "expected host:port, e.g. 127.0.0.1:3310"));
+            }
+        }
+        if !(1..=3600).contains(&raw.clamd_timeout_seconds) {
+            return Err(invalid(
+                "clamd_timeout_seconds",
+                raw.clamd_timeout_seconds.to_string(),
+                "must be between 1 and 3600",
+            ));
+        }
+        let scan_blocklist_sha256 = crate::scanner::Blocklist::parse_digests(&raw.scan_blocklist_sha256)
+            .map_err(|e| invalid("scan_blocklist_sha256", &raw.scan_blocklist_sha256, e.to_string()))?;
         let cors_origins =
             raw.cors_origins.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         Ok(Config {
@@ -304,6 +333,9 @@ impl Config {
             invitation_ttl_hours: raw.invitation_ttl_hours,
             cookie_secure: raw.cookie_secure,
             scheduler_tick: std::time::Duration::from_secs(raw.scheduler_tick_seconds),
+            clamd_addr,
+            clamd_timeout: std::time::Duration::from_secs(raw.clamd_timeout_seconds),
+            scan_blocklist_sha256,
         })
     }
 }
@@ -332,6 +364,24 @@ mod tests {
         assert!(err.contains("`s3_bucket`"), "{err}");
         let err = Config::from_pairs([("mail_from", "Taskforge <no-reply>".to_string())]).unwrap_err().to_string();
         assert!(err.contains("`mail_from`") && err.contains("TASKFORGE_MAIL_FROM"), "{err}");
+    }
+
+    #[test]
+    fn scanner_settings_are_validated() {
+        let c = Config::from_pairs([]).unwrap();
+        assert!(c.clamd_addr.is_none() && c.scan_blocklist_sha256.is_empty());
+        let digest = "ab".repeat(32);
+        let c = Config::from_pairs([
+            ("clamd_addr", "clamav.internal:3310".to_string()),
+            ("scan_blocklist_sha256", format!("{digest}, {}", "CD".repeat(32))),
+        ])
+        .unwrap();
+        assert_eq!(c.clamd_addr.as_deref(), Some("clamav.internal:3310"));
+        assert_eq!(c.scan_blocklist_sha256, vec![[0xab; 32], [0xcd; 32]]);
+        let err = Config::from_pairs([("clamd_addr", "clamav".to_string())]).unwrap_err().to_string();
+        assert!(err.contains("`clamd_addr`") && err.contains("TASKFORGE_CLAMD_ADDR"), "{err}");
+        let err = Config::from_pairs([("scan_blocklist_sha256", format!("{digest},nope"))]).unwrap_err().to_string();
+        assert!(err.contains("`scan_blocklist_sha256`") && err.contains("`nope`"), "{err}");
     }
 
     #[test]

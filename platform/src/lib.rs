@@ -1,12 +1,13 @@
 //! What the API, the workers and the CLI share below the domain: configuration, telemetry and the database
-//! connection, the job contract and the queue port, the mail port and the storage port. Ports to other services
-//! (events, bus, scanner) join here as they are built.
+//! connection, the job contract and the queue port, the mail, storage and scanner ports. Ports to other services
+//! (events, bus) join here as they are built.
 pub mod aws;
 pub mod aws_bootstrap;
 pub mod config;
 pub mod db;
 pub mod jobs;
 pub mod mail;
+pub mod scanner;
 pub mod secret_key;
 pub mod storage;
 pub mod telemetry;
