@@ -77,11 +77,15 @@ every_queue! {
         assert_eq!(seen.len(), 200, "every job was claimed");
         // A standard SQS queue delivers at least once and may hand the same message to two receivers (moto does
         // so under concurrent receives); only the database queue's claims are exclusive.
+        let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
         if t.backend != Backend::Sqs {
             assert!(seen.values().all(|n| *n == 1), "no job was claimed twice");
+            assert_eq!((s.depth, s.in_flight), (0, 0));
+        } else {
+            // SQS's in-flight figure is approximate, and after a duplicate delivery moto keeps counting the copy
+            // whose message another receiver already deleted; nothing is left to claim either way.
+            assert_eq!(s.depth, 0);
         }
-        let s = stats_of(&t.queue.stats().await.unwrap(), Pool::Notifications);
-        assert_eq!((s.depth, s.in_flight), (0, 0));
     }
 
     async fn an_unacked_job_reappears_after_its_visibility_timeout_with_the_next_attempt(t: TestDb) {
