@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`, or `bench/run.sh [http] [queue]` for some sections only (default: all of them, in that order).
+# `make bench`, or `bench/run.sh [http] [queue] [mail]` for some sections only (default: all of them, in that order).
 # docs/performance.md explains the method, the goals and the latest figures.
 #
 # http: load-tests the HTTP API on MariaDB and compares the task list with the same SQL run straight against the
@@ -13,6 +13,11 @@
 # job to the last, so start-up is left out on both sides). The Celery reference is bench/celery/ (a no-op task and
 # an enqueue driver), installed pinned into bench/.venv.
 #
+# mail: end-to-end latency from a task assignment to its email in `taskforge serve` with the embedded defaults
+# (SQLite, database queue, outbox mail): bench/mail/latency.py creates tasks assigned to a second user through the
+# API, at a steady rate and then in a burst, and times each one from the start of its request until its .eml is in
+# {data_dir}/outbox (create → outbox row → relay → publish_event → notify → mail file).
+#
 # A missed goal is reported as MISS and does not fail the run; a broken run (build, seed, start-up, any non-2xx
 # response or socket error, a worker that dies, a job that fails or runs twice, a deadline) exits non-zero. The
 # processes started here are stopped, and the databases and Redis keys made here removed, on every exit.
@@ -25,15 +30,17 @@
 #   `taskforge worker`: 64; empty for the pool's own 16), BENCH_QUEUE_DATABASE (taskforge_bench_queue), BENCH_QUEUE_DEADLINE
 #   (300 s per drain), BENCH_REDIS_URL (redis://127.0.0.1:6379/15), BENCH_CELERY_POOL (solo),
 #   BENCH_CELERY_CONCURRENCY (1 per worker), BENCH_CELERY_PREFETCH (256, the prefetch multiplier).
+#   mail: BENCH_MAIL_TASKS (300 in the steady scenario), BENCH_MAIL_RATE (20 tasks/s), BENCH_MAIL_BURST (100 tasks
+#   from 8 concurrent clients; 0 for none), BENCH_MAIL_DEADLINE (60 s for every email to arrive).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 sections=("$@")
-((${#sections[@]})) || sections=(http queue)
+((${#sections[@]})) || sections=(http queue mail)
 for section in "${sections[@]}"; do
-    [[ $section == http || $section == queue ]] || {
-        printf 'bench: unknown section %s; expected http and/or queue\n' "$section" >&2
+    [[ $section == http || $section == queue || $section == mail ]] || {
+        printf 'bench: unknown section %s; expected http, queue and/or mail\n' "$section" >&2
         exit 2
     }
 done
@@ -57,6 +64,10 @@ redis_url=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/15}
 celery_pool=${BENCH_CELERY_POOL:-solo}
 celery_concurrency=${BENCH_CELERY_CONCURRENCY:-1}
 celery_prefetch=${BENCH_CELERY_PREFETCH:-256}
+mail_tasks=${BENCH_MAIL_TASKS:-300}
+mail_rate=${BENCH_MAIL_RATE:-20}
+mail_burst=${BENCH_MAIL_BURST:-100}
+mail_deadline=${BENCH_MAIL_DEADLINE:-60}
 target_dir=${CARGO_TARGET_DIR:-target}
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -69,18 +80,23 @@ die() {
 [[ $queue_database =~ ^[A-Za-z0-9_]+$ ]] ||
     die "BENCH_QUEUE_DATABASE must be letters, digits and underscores: $queue_database"
 [[ $duration =~ ^[0-9]+s$ ]] || die "BENCH_DURATION must be whole seconds such as 15s, got $duration"
-for knob in queue_jobs queue_batch queue_deadline celery_concurrency celery_prefetch; do
+for knob in queue_jobs queue_batch queue_deadline celery_concurrency celery_prefetch mail_tasks mail_rate mail_deadline; do
     [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "${knob^^} must be a positive whole number, got ${!knob}"
 done
 [[ -z $queue_concurrency || $queue_concurrency =~ ^[1-9][0-9]*$ ]] ||
     die "BENCH_QUEUE_CONCURRENCY must be a positive whole number, got $queue_concurrency"
 [[ $celery_pool =~ ^(solo|threads|prefork)$ ]] || die "BENCH_CELERY_POOL must be solo, threads or prefork"
+[[ $mail_burst =~ ^[0-9]+$ ]] || die "BENCH_MAIL_BURST must be a whole number, got $mail_burst"
 
 # Debian packages: wrk (with LuaJIT) drives the HTTP load; jq reads JSON summaries; the MariaDB client creates the
 # databases; sqlite3, redis-cli and python3-venv count and run the queue benchmark.
 need_packages=()
-command -v jq >/dev/null 2>&1 || need_packages+=(jq)
-command -v mariadb >/dev/null 2>&1 || command -v mysql >/dev/null 2>&1 || need_packages+=(mariadb-client)
+uses_mariadb=0
+if selected http || selected queue; then
+    uses_mariadb=1
+    command -v jq >/dev/null 2>&1 || need_packages+=(jq)
+    command -v mariadb >/dev/null 2>&1 || command -v mysql >/dev/null 2>&1 || need_packages+=(mariadb-client)
+fi
 if selected http; then
     command -v wrk >/dev/null 2>&1 || need_packages+=(wrk)
     command -v curl >/dev/null 2>&1 || need_packages+=(curl)
@@ -90,6 +106,10 @@ if selected queue; then
     command -v redis-cli >/dev/null 2>&1 || need_packages+=(redis-tools)
     python3 -m venv --help >/dev/null 2>&1 || need_packages+=(python3-venv)
 fi
+if selected mail; then
+    command -v python3 >/dev/null 2>&1 || need_packages+=(python3)
+    command -v curl >/dev/null 2>&1 || need_packages+=(curl)
+fi
 if ((${#need_packages[@]})); then
     log "installing ${need_packages[*]}"
     command -v apt-get >/dev/null 2>&1 || die "missing ${need_packages[*]} and no apt-get to install them"
@@ -98,24 +118,27 @@ if ((${#need_packages[@]})); then
     "${sudo[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${need_packages[@]}" >/dev/null
 fi
-mysql_client=$(command -v mariadb || command -v mysql)
+# MariaDB serves the http and queue sections only.
+if ((uses_mariadb)); then
+    mysql_client=$(command -v mariadb || command -v mysql)
 
-# mysql://USER[:PASSWORD]@HOST[:PORT] → client arguments.
-[[ $server_url =~ ^(mysql|mariadb)://(([^:@/]+)(:([^@/]*))?@)?([^:/?]+)(:([0-9]+))?$ ]] ||
-    die "BENCH_MYSQL_URL must look like mysql://user[:password]@host[:port], got $server_url"
-db_user=${BASH_REMATCH[3]:-root}
-db_password=${BASH_REMATCH[5]:-}
-db_host=${BASH_REMATCH[6]}
-db_port=${BASH_REMATCH[8]:-3306}
-sql() {
-    MYSQL_PWD=$db_password "$mysql_client" --protocol=TCP -h"$db_host" -P"$db_port" -u"$db_user" -e "$1"
-}
-# One value, no column header.
-sql_value() {
-    MYSQL_PWD=$db_password "$mysql_client" --protocol=TCP -h"$db_host" -P"$db_port" -u"$db_user" -N -B -e "$1"
-}
-sql "SELECT 1" >/dev/null 2>&1 ||
-    die "MariaDB at $db_host:$db_port does not answer (start it with scripts/ensure-tools.sh, i.e. make tools)"
+    # mysql://USER[:PASSWORD]@HOST[:PORT] → client arguments.
+    [[ $server_url =~ ^(mysql|mariadb)://(([^:@/]+)(:([^@/]*))?@)?([^:/?]+)(:([0-9]+))?$ ]] ||
+        die "BENCH_MYSQL_URL must look like mysql://user[:password]@host[:port], got $server_url"
+    db_user=${BASH_REMATCH[3]:-root}
+    db_password=${BASH_REMATCH[5]:-}
+    db_host=${BASH_REMATCH[6]}
+    db_port=${BASH_REMATCH[8]:-3306}
+    sql() {
+        MYSQL_PWD=$db_password "$mysql_client" --protocol=TCP -h"$db_host" -P"$db_port" -u"$db_user" -e "$1"
+    }
+    # One value, no column header.
+    sql_value() {
+        MYSQL_PWD=$db_password "$mysql_client" --protocol=TCP -h"$db_host" -P"$db_port" -u"$db_user" -N -B -e "$1"
+    }
+    sql "SELECT 1" >/dev/null 2>&1 ||
+        die "MariaDB at $db_host:$db_port does not answer (start it with scripts/ensure-tools.sh, i.e. make tools)"
+fi
 if selected queue; then
     [[ $(redis-cli -u "$redis_url" --no-auth-warning PING 2>/dev/null) == PONG ]] ||
         die "Redis at $redis_url does not answer (BENCH_REDIS_URL)"
@@ -189,6 +212,26 @@ goal() { # name, condition (awk expression), measured
     fi
 }
 
+# Starts `taskforge SUBCOMMAND` on a free port, its output in $work/LABEL.out/.err, and waits until /readyz answers.
+# Sets server_pid and base (http://host:port).
+start_server() { # label, subcommand
+    local label=$1 deadline=$((SECONDS + 30))
+    TASKFORGE_HTTP_ADDR=127.0.0.1:0 "$taskforge" "$2" >"$work/$label.out" 2>"$work/$label.err" &
+    server_pid=$!
+    started_pids+=("$server_pid")
+    base=""
+    while [[ -z $base ]]; do
+        kill -0 "$server_pid" 2>/dev/null || die "taskforge $2 exited during start-up: $(cat "$work/$label.err")"
+        ((SECONDS < deadline)) || die "taskforge $2 did not report its address within 30 s"
+        base=$(sed -nE 's#^Taskforge is listening on (http://[0-9.:]+)$#\1#p' "$work/$label.out")
+        [[ -n $base ]] || sleep 0.1
+    done
+    until curl -fsS "$base/readyz" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || die "$base/readyz did not answer within 30 s"
+        sleep 0.1
+    done
+}
+
 run_http() {
     export TASKFORGE_DATABASE_URL=$server_url/$database
     # One token sends every request: lift its per-minute quota far above what the machine can do.
@@ -221,21 +264,8 @@ run_http() {
         >"$work/create.txt"
 
     log "starting the API"
-    TASKFORGE_HTTP_ADDR=127.0.0.1:0 "$taskforge" api >"$work/api.out" 2>"$work/api.err" &
-    api_pid=$!
-    started_pids+=("$api_pid")
-    base=""
-    deadline=$((SECONDS + 30))
-    while [[ -z $base ]]; do
-        kill -0 "$api_pid" 2>/dev/null || die "the API exited during start-up: $(cat "$work/api.err")"
-        ((SECONDS < deadline)) || die "the API did not report its address within 30 s"
-        base=$(sed -nE 's#^Taskforge is listening on (http://[0-9.:]+)$#\1#p' "$work/api.out")
-        [[ -n $base ]] || sleep 0.1
-    done
-    until curl -fsS "$base/readyz" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || die "$base/readyz did not answer within 30 s"
-        sleep 0.1
-    done
+    start_server api api
+    api_pid=$server_pid
     log "API ready at $base"
 
     # One RESULT line per scenario, from the wrk script's done() or from taskforge-rawquery, collected in $results.
@@ -471,9 +501,50 @@ run_queue() {
     goal "sqlite drain >= 2x celery" "$sqlite_ratio >= 2" "$sqlite_ratio x"
 }
 
+# `taskforge serve` with the embedded defaults on a data directory of its own; bench/mail/latency.py drives it.
+run_mail() {
+    log "mail: $mail_tasks assignments at $mail_rate/s, then a burst of $mail_burst, in taskforge serve"
+    local results=$work/mail-results.txt
+    # The defaults, whatever the caller's environment (or the http section) says: SQLite in the data directory, the
+    # database queue, mail written to {data_dir}/outbox. This section runs last, so changing the environment is safe.
+    unset TASKFORGE_DATABASE_URL
+    export TASKFORGE_DATA_DIR=$work/mail TASKFORGE_QUEUE=database TASKFORGE_MAIL=outbox
+    # One token creates every task: lift its per-minute quota out of the way.
+    export TASKFORGE_TOKEN_REQUESTS_PER_MINUTE=1000000000
+    start_server serve serve
+    log "serve ready at $base"
+    python3 bench/mail/latency.py --base "$base" --outbox "$TASKFORGE_DATA_DIR/outbox" --tasks "$mail_tasks" \
+        --rate "$mail_rate" --burst "$mail_burst" --deadline "$mail_deadline" >"$results" ||
+        die "the mail latency driver failed (server log: $work/serve.err)"
+    stop_process "$server_pid" || die "taskforge serve did not stop cleanly: $(tail -5 "$work/serve.err")"
+    cat "$results" >&2
+
+    field() { sed -nE "s/.* $2=([^ ]+).*/\1/p" <<<"$1"; }
+    echo
+    echo "Mail latency bench: task assignment → .eml in the outbox, taskforge serve on SQLite (database queue, outbox mail)"
+    echo "$(nproc) cores shared by the driver, taskforge serve and anything else running here"
+    printf '%-12s %8s %10s %10s %10s %10s\n' scenario emails "p50 ms" "p95 ms" "p99 ms" "max ms"
+    local line name
+    while read -r line; do
+        name=$(awk '{ print $2 }' <<<"$line")
+        printf '%-12s %8s %10s %10s %10s %10s\n' "$name" "$(field "$line" count)" "$(field "$line" p50_ms)" \
+            "$(field "$line" p95_ms)" "$(field "$line" p99_ms)" "$(field "$line" max_ms)"
+    done < <(grep '^RESULT ' "$results")
+
+    echo
+    echo "Goals:"
+    while read -r line; do
+        name=$(awk '{ print $2 }' <<<"$line")
+        goal "$name p99 < 1 s" "$(field "$line" p99_ms) < 1000" "$(field "$line" p99_ms) ms"
+    done < <(grep '^RESULT ' "$results")
+}
+
 if selected http; then
     run_http
 fi
 if selected queue; then
     run_queue
+fi
+if selected mail; then
+    run_mail
 fi
