@@ -38,8 +38,7 @@ pub use scheduler::Scheduler;
 
 /// The handlers of every job type, wired to their dependencies.
 pub fn registry(db: &DatabaseConnection, queue: Arc<dyn Queue>, mail: &MailDeps) -> Registry {
-    let sinks: Vec<Arc<dyn EventSink>> =
-        vec![Arc::new(LogSink), Arc::new(NotificationSink::new(mail.public_url.clone()))];
+    let sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(LogSink), Arc::new(NotificationSink)];
     Registry::new()
         .register("noop", noop::NoopHandler::from_env(db))
         .register("publish_event", PublishEventHandler::new(db.clone(), queue.clone(), sinks))

@@ -337,7 +337,7 @@ fn notice(
                 "title": task.title,
                 "url": format!("/orgs/{}/tasks/{key}", reminder.org_id),
                 "project_name": project.name,
-                "due_at": task.due_at.map(|d| entities::utc(d).format("%Y-%m-%d %H:%M UTC").to_string()),
+                "due_at": task.due_at.map(|d| crate::mail_jobs::display_time(entities::utc(d))),
             },
             "note": reminder.note,
             "reminder_id": reminder.id,

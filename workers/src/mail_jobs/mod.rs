@@ -138,7 +138,7 @@ async fn recipient(db: &impl sea_orm::ConnectionTrait, user_id: Uuid) -> Result<
     Ok(users::Entity::find_by_id(user_id).one(db).await?.map(|u| Recipient { name: u.name, email: u.email }))
 }
 
-/// A time as mail shows it.
-fn display_time(t: chrono::DateTime<chrono::Utc>) -> String {
+/// A time as mail and notifications show it (`2026-12-01 17:00 UTC`).
+pub(crate) fn display_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }

@@ -15,20 +15,12 @@ use uuid::Uuid;
 
 use super::create::{create, truncate, NewNotification};
 use crate::handler::HandlerError;
+use crate::mail_jobs::display_time;
 use crate::publish_event::EventSink;
 use entities::notification_kinds::Kind;
 
 /// The [`EventSink`] that creates notifications.
-pub struct NotificationSink {
-    /// The public URL, for the absolute links in email data.
-    public_url: String,
-}
-
-impl NotificationSink {
-    pub fn new(public_url: impl Into<String>) -> NotificationSink {
-        NotificationSink { public_url: public_url.into() }
-    }
-}
+pub struct NotificationSink;
 
 #[async_trait]
 impl EventSink for NotificationSink {
@@ -36,8 +28,7 @@ impl EventSink for NotificationSink {
         let Some(plan) = plan(tx, event).await? else {
             return Ok(());
         };
-        let Some(ctx) = TaskContext::load(tx, event.org_id, plan.task_id, event.actor_id, &self.public_url).await?
-        else {
+        let Some(ctx) = TaskContext::load(tx, event.org_id, plan.task_id, event.actor_id).await? else {
             // The task is gone (deleted for good) or was never there: nothing to tell anyone.
             return Ok(());
         };
@@ -106,7 +97,7 @@ async fn plan(tx: &DatabaseTransaction, event: &outbox::Model) -> Result<Option<
                 plan.add(
                     watching.iter().copied(),
                     Kind::TaskDueChanged,
-                    json!({ "from_due": display_time(&c["from"]), "to_due": display_time(&c["to"]) }),
+                    json!({ "from_due": event_time(&c["from"]), "to_due": event_time(&c["to"]) }),
                 );
             }
             Ok((!plan.recipients.is_empty()).then_some(plan))
@@ -152,10 +143,10 @@ async fn status_names(tx: &DatabaseTransaction, org_id: Uuid, ids: &[&Value]) ->
 }
 
 /// An RFC 3339 time from an event as mail shows it (`2026-12-01 17:00 UTC`), or null.
-fn display_time(v: &Value) -> Value {
+fn event_time(v: &Value) -> Value {
     v.as_str()
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map_or(Value::Null, |t| json!(t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string()))
+        .map_or(Value::Null, |t| json!(display_time(t.with_timezone(&chrono::Utc))))
 }
 
 /// What every notification about one task needs.
@@ -166,7 +157,6 @@ pub(crate) struct TaskContext {
     actor_name: String,
     key: String,
     path: String,
-    public_url: String,
 }
 
 impl TaskContext {
@@ -175,7 +165,6 @@ impl TaskContext {
         org_id: Uuid,
         task_id: Uuid,
         actor_id: Option<Uuid>,
-        public_url: &str,
     ) -> Result<Option<TaskContext>, DbErr> {
         let scope = Scope::system(org_id);
         let Some(task) = scope.find::<tasks::Entity>().filter(tasks::Column::Id.eq(task_id)).one(db).await? else {
@@ -195,7 +184,7 @@ impl TaskContext {
         };
         let key = format!("{}-{}", project.key, task.number);
         let path = format!("/orgs/{org_id}/tasks/{key}");
-        Ok(Some(TaskContext { org_id, task, project, actor_name, key, path, public_url: public_url.to_owned() }))
+        Ok(Some(TaskContext { org_id, task, project, actor_name, key, path }))
     }
 
     /// Whether `user_id` may see the task's project now.
@@ -208,9 +197,10 @@ impl TaskContext {
         json!({
             "ref": self.key,
             "title": self.task.title,
-            "url": format!("{}{}", self.public_url, self.path),
+            // The app path; the `notify` job makes it absolute, like every link it mails.
+            "url": self.path.clone(),
             "project_name": self.project.name,
-            "due_at": self.task.due_at.map(|d| entities::utc(d).format("%Y-%m-%d %H:%M UTC").to_string()),
+            "due_at": self.task.due_at.map(|d| display_time(entities::utc(d))),
         })
     }
 
