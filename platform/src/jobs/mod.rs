@@ -15,6 +15,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+pub use lambdas::report::ScanReport;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -63,11 +64,18 @@ pub enum Job {
     OverdueDigest { user_id: Uuid, local_date: NaiveDate },
     /// Mails a user their notifications waiting for the digest (`email_state = digest`), for `local_date`.
     NotificationDigest { user_id: Uuid, local_date: NaiveDate },
+    /// Scans a stored upload in-process (the embedded mode's stand-in for the scan Lambda) and sends its
+    /// [`ScanReport`] as a [`Job::ScanResult`].
+    ScanUpload { key: String },
+    /// Records what a scan found on the attachment (sent by the scan Lambda, or by [`Job::ScanUpload`]).
+    ScanResult(ScanReport),
+    /// Renders the thumbnails of a clean image attachment.
+    Thumbnails { attachment_id: Uuid },
 }
 
 impl Job {
     /// Every job type name, as it appears in `type` on the wire.
-    pub const TYPES: [&'static str; 8] = [
+    pub const TYPES: [&'static str; 11] = [
         "noop",
         "publish_event",
         "notify",
@@ -76,6 +84,9 @@ impl Job {
         "scheduler_tick",
         "overdue_digest",
         "notification_digest",
+        "scan_upload",
+        lambdas::report::JOB_TYPE,
+        "thumbnails",
     ];
 
     /// The wire name of this job's type.
@@ -89,6 +100,9 @@ impl Job {
             Job::SchedulerTick { .. } => "scheduler_tick",
             Job::OverdueDigest { .. } => "overdue_digest",
             Job::NotificationDigest { .. } => "notification_digest",
+            Job::ScanUpload { .. } => "scan_upload",
+            Job::ScanResult(_) => lambdas::report::JOB_TYPE,
+            Job::Thumbnails { .. } => "thumbnails",
         }
     }
 
@@ -100,6 +114,8 @@ impl Job {
             Job::Notify { .. } | Job::AccountMail { .. } | Job::InvitationMail { .. } => Pool::Notifications,
             Job::SchedulerTick { .. } => Pool::Scheduler,
             Job::OverdueDigest { .. } | Job::NotificationDigest { .. } => Pool::Notifications,
+            Job::ScanUpload { .. } | Job::ScanResult(_) => Pool::Scans,
+            Job::Thumbnails { .. } => Pool::Images,
         }
     }
 }
@@ -123,6 +139,9 @@ mod wire {
         SchedulerTick { at: DateTime<Utc> },
         OverdueDigest { user_id: Uuid, local_date: NaiveDate },
         NotificationDigest { user_id: Uuid, local_date: NaiveDate },
+        ScanUpload { key: String },
+        ScanResult(ScanReport),
+        Thumbnails { attachment_id: Uuid },
     }
 
     impl From<&Job> for JobV1 {
@@ -136,6 +155,9 @@ mod wire {
                 Job::SchedulerTick { at } => JobV1::SchedulerTick { at },
                 Job::OverdueDigest { user_id, local_date } => JobV1::OverdueDigest { user_id, local_date },
                 Job::NotificationDigest { user_id, local_date } => JobV1::NotificationDigest { user_id, local_date },
+                Job::ScanUpload { key } => JobV1::ScanUpload { key },
+                Job::ScanResult(report) => JobV1::ScanResult(report),
+                Job::Thumbnails { attachment_id } => JobV1::Thumbnails { attachment_id },
             }
         }
     }
@@ -151,6 +173,9 @@ mod wire {
                 JobV1::SchedulerTick { at } => Job::SchedulerTick { at },
                 JobV1::OverdueDigest { user_id, local_date } => Job::OverdueDigest { user_id, local_date },
                 JobV1::NotificationDigest { user_id, local_date } => Job::NotificationDigest { user_id, local_date },
+                JobV1::ScanUpload { key } => Job::ScanUpload { key },
+                JobV1::ScanResult(report) => Job::ScanResult(report),
+                JobV1::Thumbnails { attachment_id } => Job::Thumbnails { attachment_id },
             }
         }
     }
@@ -310,6 +335,21 @@ mod tests {
         let value = serde_json::to_value(&job).unwrap();
         assert_eq!(value, serde_json::json!({"type": "noop", "v": 1, "label": "x"}));
         assert_eq!(serde_json::from_value::<Job>(value).unwrap(), job);
+    }
+
+    #[test]
+    fn the_scan_lambdas_message_is_a_scan_result_job() {
+        use lambdas::report::{job_message, ScanOutcome};
+        let org_id = Uuid::now_v7();
+        let mut report = ScanReport::failed("uploads/a/b", "clamd down", true);
+        report.outcome = ScanOutcome::Infected;
+        report.signature = Some("Eicar-Test-Signature".into());
+        let envelope = Envelope::decode(&job_message(&report, org_id)).unwrap();
+        assert_eq!(envelope.org_id, Some(org_id));
+        assert_eq!(envelope.pool(), Pool::Scans);
+        assert_eq!(envelope.job, Job::ScanResult(report));
+        let again = Envelope::decode(&envelope.encode()).unwrap();
+        assert_eq!(again, envelope);
     }
 
     #[test]

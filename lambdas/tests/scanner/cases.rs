@@ -1,5 +1,5 @@
 //! Behaviour every scanner must have, run against each adapter by `builtin.rs` and `clamd.rs`.
-use platform::scanner::{Outcome, Scanner, Verdict};
+use lambdas::scanner::{Outcome, Scanner, Verdict};
 use sha2::{Digest, Sha256};
 
 use crate::support::*;

@@ -6,13 +6,10 @@
 //! block list, native executables by magic bytes). Both read the upload in [`CHUNK_SIZE`] pieces and never hold the
 //! whole file in memory. A scan that could not finish is a [`ScanError`], never a clean verdict: the caller records
 //! the attachment as `failed` and retries.
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::io::AsyncRead;
-
-use crate::Config;
 
 mod blocklist;
 mod builtin;
@@ -20,7 +17,7 @@ mod clamd;
 mod zip_entries;
 
 pub use blocklist::{Blocklist, BlocklistError};
-pub use builtin::BuiltinScanner;
+pub use builtin::{BuiltinScanner, EICAR};
 pub use clamd::ClamdScanner;
 
 /// Bytes read from the upload (and sent to clamd as one INSTREAM chunk) at a time. 64 KiB keeps the per-scan memory
@@ -103,16 +100,4 @@ impl ScanError {
 pub trait Scanner: Send + Sync {
     /// Reads `upload` to its end (or until a finding) in chunks and judges it.
     async fn scan(&self, upload: &mut (dyn AsyncRead + Send + Unpin), input: &ScanInput) -> Result<Verdict, ScanError>;
-}
-
-/// The scanner the configuration asks for: clamd at `clamd_addr` when set, else the built-in fallback. The SHA-256
-/// block list applies in both cases.
-pub fn scanner_from_config(config: &Config) -> Arc<dyn Scanner> {
-    let blocklist = Blocklist::new(config.scan_blocklist_sha256.iter().copied());
-    match &config.clamd_addr {
-        Some(addr) => {
-            Arc::new(ClamdScanner::new(addr.clone()).with_timeout(config.clamd_timeout).with_blocklist(blocklist))
-        }
-        None => Arc::new(BuiltinScanner::new(blocklist)),
-    }
 }

@@ -3,7 +3,7 @@
 //! except under `CI=true`, where that fails them.
 use std::time::Duration;
 
-use platform::scanner::{Blocklist, ClamdScanner, Outcome, ScanError, Scanner};
+use lambdas::scanner::{Blocklist, ClamdScanner, Outcome, ScanError, Scanner};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

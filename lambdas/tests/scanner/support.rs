@@ -6,12 +6,12 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-pub use platform::scanner::CHUNK_SIZE;
+pub use lambdas::scanner::CHUNK_SIZE;
 
 pub const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
-pub fn input(name: &str) -> platform::scanner::ScanInput {
-    platform::scanner::ScanInput { file_name: name.into(), declared_content_type: "application/octet-stream".into() }
+pub fn input(name: &str) -> lambdas::scanner::ScanInput {
+    lambdas::scanner::ScanInput { file_name: name.into(), declared_content_type: "application/octet-stream".into() }
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), different per seed.

@@ -1,5 +1,5 @@
 //! The built-in fallback scanner.
-use platform::scanner::{Blocklist, BuiltinScanner, Outcome, Scanner};
+use lambdas::scanner::{Blocklist, BuiltinScanner, Outcome, Scanner};
 
 use crate::cases;
 use crate::support::*;
