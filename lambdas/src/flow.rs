@@ -171,10 +171,12 @@ mod tests {
     use super::*;
     use crate::scanner::{Blocklist, BuiltinScanner, EICAR};
 
+    type Tags = Vec<(String, String)>;
+
     /// Objects in memory, with their tags; `fail_tagging` makes every tag call fail.
     #[derive(Default)]
     struct MemoryTarget {
-        objects: Mutex<HashMap<String, (Vec<u8>, Vec<(String, String)>)>>,
+        objects: Mutex<HashMap<String, (Vec<u8>, Tags)>>,
         fail_tagging: bool,
     }
 
