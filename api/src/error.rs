@@ -37,6 +37,9 @@ pub enum AppError {
     /// Input that could not be understood at all.
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
+    /// The thing to store is larger than its limit.
+    #[error("{detail}")]
+    TooLarge { code: &'static str, detail: String },
     /// Too many attempts; retry after the given number of seconds.
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },

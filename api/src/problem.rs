@@ -99,6 +99,7 @@ impl ApiError {
             AppError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -132,6 +133,7 @@ impl ApiError {
                 p
             }
             AppError::BadRequest { code, detail } => Problem::new(status, code, detail.clone()),
+            AppError::TooLarge { code, detail } => Problem::new(status, code, detail.clone()),
             AppError::RateLimited { retry_after_secs } => {
                 Problem::new(status, "rate_limited", format!("too many requests; retry in {retry_after_secs} s"))
             }

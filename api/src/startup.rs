@@ -9,12 +9,14 @@ use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::{CatchPanic, CookieJarManager, Cors};
 use poem::web::Data;
-use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Response, Route, Server};
+use poem::{get, handler, put, Endpoint, EndpointExt, IntoResponse, Response, Route, Server};
 use poem_openapi::OpenApiService;
 use tokio::sync::oneshot;
 
 use crate::auth::middleware::authenticate;
+use crate::http::attachments_api::AttachmentsApi;
 use crate::http::auth_api::AuthApi;
+use crate::http::blobs::{get_blob, put_blob};
 use crate::http::idempotency::idempotent;
 use crate::http::notifications_api::NotificationsApi;
 use crate::http::observe::observe;
@@ -25,10 +27,10 @@ use crate::http::tasks_api::TasksApi;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-type Apis = (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi);
+type Apis = (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi, AttachmentsApi);
 
 fn apis() -> Apis {
-    (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi)
+    (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi, AttachmentsApi)
 }
 
 fn service() -> OpenApiService<Apis, ()> {
@@ -93,6 +95,7 @@ pub fn build_app(state: AppState) -> impl Endpoint {
     };
     let body_limit = state.config.body_limit_bytes as usize;
     Route::new()
+        .at(format!("{}/*key", platform::storage::BLOB_ROUTE), put(put_blob).get(get_blob))
         .nest("/api/v1", api.around(idempotent).around(authenticate))
         .at("/openapi.json", spec)
         .nest("/docs", docs)

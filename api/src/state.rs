@@ -3,13 +3,15 @@ use std::sync::Arc;
 
 use platform::jobs::{DbQueue, Queue};
 use platform::secret_key::{SecretKey, SecretKeyError};
+use platform::storage::{LocalStorage, Storage};
 use platform::Config;
 use sea_orm::DatabaseConnection;
 
 use crate::auth::rate_limit::Limiters;
 
 /// Everything a handler needs: the database, the configuration, the rate limiters, the queue for jobs that are
-/// not driven by the outbox (account mail), and the secret key for derived tokens.
+/// not driven by the outbox (account mail and scans), the secret key for derived tokens, and the storage port (with
+/// the local adapter itself when it is the one in use, whose signed URLs the blob endpoint checks).
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -17,15 +19,35 @@ pub struct AppState {
     pub limiters: Arc<Limiters>,
     pub queue: Arc<dyn Queue>,
     pub secret: SecretKey,
+    pub storage: Arc<dyn Storage>,
+    /// `Some` when storage is local: the blob endpoint serves its URLs.
+    pub blobs: Option<LocalStorage>,
 }
 
 impl AppState {
-    /// State on the database queue; [`AppState::with_queue`] swaps in another adapter.
+    /// State on the database queue and local storage; [`AppState::with_queue`] and [`AppState::with_storage`]
+    /// swap in other adapters.
     pub fn new(db: DatabaseConnection, config: Config) -> Result<AppState, SecretKeyError> {
         let limiters = Arc::new(Limiters::new(&config));
         let secret = SecretKey::load(&config)?;
         let queue = Arc::new(DbQueue::new(db.clone()));
-        Ok(AppState { db, config: Arc::new(config), limiters, queue, secret })
+        let blobs = LocalStorage::new(
+            platform::storage::blobs_dir(&config.data_dir),
+            config.public_url.clone(),
+            secret.clone(),
+        );
+        let storage: Arc<dyn Storage> = Arc::new(blobs.clone());
+        Ok(AppState { db, config: Arc::new(config), limiters, queue, secret, storage, blobs: Some(blobs) })
+    }
+
+    /// Uses `storage` (from `platform::storage::storage_from_config`); the blob endpoint serves only while the
+    /// storage is local.
+    pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> AppState {
+        if self.config.storage != platform::config::StorageKind::Local {
+            self.blobs = None;
+        }
+        self.storage = storage;
+        self
     }
 
     pub fn with_queue(mut self, queue: Arc<dyn Queue>) -> AppState {

@@ -12,6 +12,8 @@ pub enum Kind {
     TaskDueChanged,
     Reminder,
     ReportReady,
+    /// A file you uploaded was found infected and quarantined.
+    AttachmentInfected,
 }
 
 /// Where a kind goes for one user.
@@ -24,7 +26,7 @@ pub enum Channel {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::TaskAssigned,
         Kind::Mentioned,
         Kind::TaskCommented,
@@ -32,6 +34,7 @@ impl Kind {
         Kind::TaskDueChanged,
         Kind::Reminder,
         Kind::ReportReady,
+        Kind::AttachmentInfected,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Kind {
             Kind::TaskDueChanged => "task_due_changed",
             Kind::Reminder => "reminder",
             Kind::ReportReady => "report_ready",
+            Kind::AttachmentInfected => "attachment_infected",
         }
     }
 
@@ -50,7 +54,9 @@ impl Kind {
     /// tasks you merely watch stays in the app, as most trackers do, so mail stays worth reading.
     pub fn default_channel(self) -> Channel {
         match self {
-            Kind::TaskAssigned | Kind::Mentioned | Kind::Reminder | Kind::ReportReady => Channel::Email,
+            Kind::TaskAssigned | Kind::Mentioned | Kind::Reminder | Kind::ReportReady | Kind::AttachmentInfected => {
+                Channel::Email
+            }
             Kind::TaskCommented | Kind::TaskStatusChanged | Kind::TaskDueChanged => Channel::InApp,
         }
     }

@@ -42,6 +42,8 @@ struct RawConfig {
     clamd_addr: Option<String>,
     clamd_timeout_seconds: u64,
     scan_blocklist_sha256: String,
+    attachment_max_bytes: u64,
+    thumbnail_sizes: String,
 }
 
 impl Default for RawConfig {
@@ -77,6 +79,8 @@ impl Default for RawConfig {
             clamd_addr: None,
             clamd_timeout_seconds: 60,
             scan_blocklist_sha256: String::new(),
+            attachment_max_bytes: 100 * 1024 * 1024,
+            thumbnail_sizes: "64,256,1024".into(),
         }
     }
 }
@@ -169,6 +173,10 @@ pub struct Config {
     pub clamd_timeout: std::time::Duration,
     /// SHA-256 digests of files never to serve, whichever scanner runs.
     pub scan_blocklist_sha256: Vec<[u8; 32]>,
+    /// The largest upload any org accepts (an org may set a lower limit of its own).
+    pub attachment_max_bytes: u64,
+    /// Bounding boxes of the thumbnails made of image attachments, ascending.
+    pub thumbnail_sizes: Vec<u32>,
 }
 
 /// A configuration value could not be read or is invalid.
@@ -302,6 +310,15 @@ impl Config {
         }
         let scan_blocklist_sha256 = crate::scanner::Blocklist::parse_digests(&raw.scan_blocklist_sha256)
             .map_err(|e| invalid("scan_blocklist_sha256", &raw.scan_blocklist_sha256, e.to_string()))?;
+        if !(1..=5 * 1024 * 1024 * 1024).contains(&raw.attachment_max_bytes) {
+            return Err(invalid(
+                "attachment_max_bytes",
+                raw.attachment_max_bytes.to_string(),
+                "must be between 1 and 5368709120 (5 GiB, the largest single S3 upload)",
+            ));
+        }
+        let thumbnail_sizes = parse_thumbnail_sizes(&raw.thumbnail_sizes)
+            .ok_or_else(|| invalid("thumbnail_sizes", &raw.thumbnail_sizes, "expected 1 to 8 sizes between 16 and 4096 px, e.g. 64,256,1024"))?;
         let cors_origins =
             raw.cors_origins.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         Ok(Config {
@@ -336,13 +353,43 @@ impl Config {
             clamd_addr,
             clamd_timeout: std::time::Duration::from_secs(raw.clamd_timeout_seconds),
             scan_blocklist_sha256,
+            attachment_max_bytes: raw.attachment_max_bytes,
+            thumbnail_sizes,
         })
     }
+}
+
+/// `64,256,1024` → sorted distinct sizes, each 16–4096 px, one to eight of them.
+fn parse_thumbnail_sizes(list: &str) -> Option<Vec<u32>> {
+    let mut sizes = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let size: u32 = part.parse().ok()?;
+        if !(16..=4096).contains(&size) {
+            return None;
+        }
+        sizes.push(size);
+    }
+    sizes.sort_unstable();
+    sizes.dedup();
+    (1..=8).contains(&sizes.len()).then_some(sizes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thumbnail_sizes_and_the_upload_limit_are_checked() {
+        let c = Config::from_pairs([("thumbnail_sizes", " 1024,64 ,256,64".to_owned())]).unwrap();
+        assert_eq!(c.thumbnail_sizes, vec![64, 256, 1024]);
+        assert_eq!(c.attachment_max_bytes, 100 * 1024 * 1024);
+        for bad in ["", "8", "64,x", "5000"] {
+            let err = Config::from_pairs([("thumbnail_sizes", bad.to_owned())]).unwrap_err().to_string();
+            assert!(err.contains("`thumbnail_sizes`"), "{err}");
+        }
+        let err = Config::from_pairs([("attachment_max_bytes", "0".to_owned())]).unwrap_err().to_string();
+        assert!(err.contains("`attachment_max_bytes`"), "{err}");
+    }
 
     #[test]
     fn defaults_are_the_embedded_setup() {

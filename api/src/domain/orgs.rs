@@ -43,7 +43,7 @@ pub async fn create(db: &DatabaseConnection, user_id: Uuid, name: &str) -> Resul
     let org_id = entities::new_id();
     let scope = Scope::of_new_org_owner(org_id, user_id);
     let tx = db.begin().await?;
-    let org = orgs::ActiveModel { id: Set(org_id), name: Set(name), created_at: Set(now), updated_at: Set(now) }
+    let org = orgs::ActiveModel { id: Set(org_id), name: Set(name), max_attachment_bytes: Set(None), created_at: Set(now), updated_at: Set(now) }
         .insert(&tx)
         .await?;
     memberships::ActiveModel {
@@ -90,28 +90,59 @@ pub async fn list_mine(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<O
         .collect())
 }
 
-/// Renames the org.
-pub async fn rename(db: &DatabaseConnection, scope: &Scope, name: &str) -> Result<orgs::Model, AppError> {
+/// A merge patch of an org: `None` keeps a field.
+#[derive(Debug, Default)]
+pub struct OrgPatch {
+    pub name: Option<String>,
+    /// `Some(None)`: back to the server's limit.
+    pub max_attachment_bytes: Option<Option<i64>>,
+}
+
+/// Renames the org and/or sets its attachment size limit (at most `server_max_bytes`).
+pub async fn update(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    patch: OrgPatch,
+    server_max_bytes: u64,
+) -> Result<orgs::Model, AppError> {
     require(scope, Permission::ManageOrg)?;
     let mut v = Validator::new();
-    let name = text_field(&mut v, "name", name, 200);
+    let name = patch.name.as_deref().map(|n| text_field(&mut v, "name", n, 200));
+    if let Some(Some(limit)) = patch.max_attachment_bytes {
+        v.check(
+            limit >= 1 && limit as u64 <= server_max_bytes,
+            "max_attachment_bytes",
+            &format!("must be between 1 and the server's limit of {server_max_bytes} bytes"),
+        );
+    }
     v.finish()?;
     let tx = db.begin().await?;
     let org = get(&tx, scope).await?;
-    let from = org.name.clone();
-    let mut active: orgs::ActiveModel = org.into();
-    active.name = Set(name.clone());
+    let mut changes = serde_json::Map::new();
+    let mut active: orgs::ActiveModel = org.clone().into();
+    if let Some(name) = name.filter(|n| *n != org.name) {
+        changes.insert("name".into(), json!({ "from": org.name, "to": name }));
+        active.name = Set(name);
+    }
+    if let Some(limit) = patch.max_attachment_bytes.filter(|l| *l != org.max_attachment_bytes) {
+        changes.insert("max_attachment_bytes".into(), json!({ "from": org.max_attachment_bytes, "to": limit }));
+        active.max_attachment_bytes = Set(limit);
+    }
+    if changes.is_empty() {
+        return Ok(org);
+    }
     active.updated_at = Set(entities::now());
     let org = active.update(&tx).await?;
+    let event_type = if changes.len() == 1 && changes.contains_key("name") { "org.renamed" } else { "org.updated" };
     outbox::record(
         &tx,
         Event {
             org_id: scope.org_id(),
             actor_id: Some(scope.user_id()),
-            event_type: "org.renamed",
+            event_type,
             entity_type: "org",
             entity_id: scope.org_id(),
-            payload: json!({ "changes": { "name": { "from": from, "to": name } } }),
+            payload: json!({ "changes": changes }),
         },
     )
     .await?;

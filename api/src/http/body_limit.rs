@@ -13,6 +13,10 @@ fn too_large(limit: usize) -> Response {
 
 /// Middleware body: refuse bodies over `limit` bytes.
 pub async fn limit_body<E: Endpoint>(ep: E, mut req: Request, limit: usize) -> poem::Result<Response> {
+    // Blob uploads are capped by their signed length (see `http::blobs`), not by the JSON limit.
+    if req.uri().path().starts_with(platform::storage::BLOB_ROUTE) {
+        return ep.call(req).await.map(IntoResponse::into_response);
+    }
     let declared =
         req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     match declared {

@@ -1,5 +1,7 @@
 //! The HTTP surface: one `#[OpenApi]` struct per area, the middleware, and small shared DTO helpers.
+pub mod attachments_api;
 pub mod auth_api;
+pub mod blobs;
 pub mod body_limit;
 pub mod idempotency;
 pub mod notifications_api;

@@ -22,12 +22,20 @@ pub struct Org {
     pub name: String,
     /// The caller's role: owner, admin, member or guest.
     pub role: String,
+    /// The largest attachment this org accepts, in bytes (the server's limit unless the org set a lower one).
+    pub max_attachment_bytes: Option<i64>,
     pub created_at: DateTime<Utc>,
 }
 
 impl From<OrgWithRole> for Org {
     fn from(o: OrgWithRole) -> Self {
-        Org { id: o.org.id, name: o.org.name, role: o.role.as_str().to_owned(), created_at: o.org.created_at }
+        Org {
+            id: o.org.id,
+            name: o.org.name,
+            role: o.role.as_str().to_owned(),
+            max_attachment_bytes: o.org.max_attachment_bytes,
+            created_at: o.org.created_at,
+        }
     }
 }
 
@@ -36,6 +44,15 @@ impl From<OrgWithRole> for Org {
 #[oai(skip_serializing_if_is_none)]
 pub struct OrgInput {
     pub name: String,
+}
+
+/// JSON merge patch of an org.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct OrgPatchInput {
+    pub name: Option<String>,
+    /// The largest attachment members may upload, in bytes, at most the server's limit; null: the server's limit.
+    pub max_attachment_bytes: poem_openapi::types::MaybeUndefined<i64>,
 }
 
 /// A member of an org.
@@ -137,18 +154,25 @@ impl OrgsApi {
         Ok(Json(OrgWithRole { org, role: s.role() }.into()))
     }
 
-    /// Rename an organisation (owner or admin)
+    /// Rename an organisation or set its attachment size limit (owner or admin)
     #[oai(path = "/orgs/:org_id", method = "patch", operation_id = "renameOrg")]
     async fn rename(
         &self,
         state: Data<&AppState>,
         auth: Auth,
         org_id: Path<Uuid>,
-        body: Json<OrgInput>,
+        body: Json<OrgPatchInput>,
     ) -> Result<Json<Org>, ApiError> {
         auth.actor().require_admin_scope()?;
         let s = scope(&state.db, auth.actor(), org_id.0).await?;
-        let org = orgs::rename(&state.db, &s, &body.name).await?;
+        let b = body.0;
+        let limit = match b.max_attachment_bytes {
+            poem_openapi::types::MaybeUndefined::Undefined => None,
+            poem_openapi::types::MaybeUndefined::Null => Some(None),
+            poem_openapi::types::MaybeUndefined::Value(v) => Some(Some(v)),
+        };
+        let patch = orgs::OrgPatch { name: b.name, max_attachment_bytes: limit };
+        let org = orgs::update(&state.db, &s, patch, state.config.attachment_max_bytes).await?;
         Ok(Json(OrgWithRole { org, role: s.role() }.into()))
     }
 

@@ -10,6 +10,7 @@ mod m20261125_000010_jobs;
 mod m20261125_000020_notifications;
 mod m20261125_000021_account_tokens;
 mod m20261125_000030_reminders;
+mod m20261125_000040_attachments;
 
 /// Runs the project's migrations in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000020_notifications::Migration),
             Box::new(m20261125_000021_account_tokens::Migration),
             Box::new(m20261125_000030_reminders::Migration),
+            Box::new(m20261125_000040_attachments::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! One module per table. Tenant tables carry `org_id` and implement [`crate::TenantEntity`].
 pub mod account_tokens;
 pub mod api_tokens;
+pub mod attachments;
 pub mod comments;
 pub mod failed_jobs;
 pub mod idempotency_keys;
@@ -48,5 +49,6 @@ tenant!(
     comments,
     watchers,
     outbox,
-    reminders
+    reminders,
+    attachments
 );

@@ -67,6 +67,8 @@ const SOURCES: &[(&str, &str)] = sources![
     "report_ready.txt",
     "reminder.html",
     "reminder.txt",
+    "attachment_infected.html",
+    "attachment_infected.txt",
     "digest.html",
     "digest.txt",
     "overdue_digest.html",
@@ -134,6 +136,7 @@ impl Templates {
         "password_reset",
         "report_ready",
         "reminder",
+        "attachment_infected",
         "digest",
         "overdue_digest",
     ];

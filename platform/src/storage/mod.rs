@@ -15,6 +15,7 @@
 mod key;
 mod local;
 mod s3;
+mod scan_target;
 mod signed_url;
 
 use std::pin::Pin;
@@ -31,6 +32,7 @@ use crate::Config;
 pub use key::validate_key;
 pub use local::{blobs_dir, LocalStorage};
 pub use s3::S3Storage;
+pub use scan_target::StorageScanTarget;
 pub use signed_url::{BlobQuery, GetGrant, PutGrant, BLOB_ROUTE};
 
 /// The longest validity a signed URL may have (the S3 SigV4 limit).

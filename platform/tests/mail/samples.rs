@@ -57,6 +57,11 @@ pub fn context(name: &str) -> Value {
             task["due_at"] = json!("2026-12-01 17:00 UTC");
             json!({"task": task, "note": "Ship before the release freeze"})
         }
+        "attachment_infected" => json!({
+            "task": task(),
+            "file_name": "invoice.pdf.exe",
+            "signature": "Win.Test.EICAR_HDB-1",
+        }),
         "digest" => json!({
             "date": "2026-11-25",
             "items": [

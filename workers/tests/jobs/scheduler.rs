@@ -48,7 +48,7 @@ struct Org {
 async fn org(t: &TestDb, members: &[(Uuid, &str)]) -> Org {
     let now = entities::now();
     let id = entities::new_id();
-    orgs::ActiveModel { id: Set(id), name: Set("Acme".into()), created_at: Set(now), updated_at: Set(now) }
+    orgs::ActiveModel { id: Set(id), name: Set("Acme".into()), max_attachment_bytes: Set(None), created_at: Set(now), updated_at: Set(now) }
         .insert(&t.db)
         .await
         .unwrap();
