@@ -8,6 +8,7 @@ pub mod access;
 pub mod daily_digests;
 pub mod handler;
 pub mod idempotency;
+pub mod images;
 pub mod mail_jobs;
 pub mod noop;
 pub mod notifications;
