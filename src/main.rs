@@ -94,7 +94,8 @@ async fn serve(config: Config, demo: bool, embedded: bool) -> anyhow::Result<()>
     // The API enqueues too (account mail), on the same queue the workers drain.
     let queue = platform::jobs::connect_queue(&config, &db).await?;
     let workers = if embedded { Some(worker_cli::start_embedded(&config, &db, queue.clone()).await?) } else { None };
-    let state = api::AppState::new(db, config)?.with_queue(queue);
+    let storage = platform::storage::storage_from_config(&config).await?;
+    let state = api::AppState::new(db, config)?.with_queue(queue).with_storage(storage);
     if demo {
         let login = demo::seed(&state).await.context("seeding the demo data")?;
         println!("Demo data ready. Sign in as {} with password {}", login.email, login.password);

@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use platform::jobs::{connect_queue, Pool, Queue};
 use platform::Config;
 use sea_orm::DatabaseConnection;
-use workers::{MailDeps, Workers, WorkersConfig};
+use workers::{FileDeps, MailDeps, Workers, WorkersConfig};
 
 /// Arguments of `taskforge worker`.
 #[derive(clap::Args)]
@@ -30,6 +30,7 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
     let db = platform::db::connect(&config).await?;
     let queue = connect_queue(&config, &db).await?;
     let mail = MailDeps::from_config(&config).await?;
+    let files = FileDeps::from_config(&config).await?;
     let metrics = match args.metrics_addr {
         Some(addr) => Some(
             api::RunningApp::start_metrics(addr)
@@ -46,6 +47,7 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
             concurrency: args.concurrency,
             relay: true,
             mail,
+            files,
             scheduler_tick: None,
         },
     );
@@ -66,9 +68,10 @@ pub async fn start_embedded(
 ) -> anyhow::Result<Workers> {
     let scheduler_tick = Some(config.scheduler_tick);
     let mail = MailDeps::from_config(config).await?;
+    let files = FileDeps::from_config(config).await?;
     Ok(Workers::start(
         db,
         queue,
-        WorkersConfig { pools: Pool::ALL.to_vec(), concurrency: None, relay: true, mail, scheduler_tick },
+        WorkersConfig { pools: Pool::ALL.to_vec(), concurrency: None, relay: true, mail, files, scheduler_tick },
     ))
 }

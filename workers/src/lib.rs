@@ -5,9 +5,11 @@
 //! relay and the queue gauges: `taskforge worker --pool NAME` starts one pool, `taskforge serve` all of them.
 //! This crate depends on `platform` and `entities`, never on `api`.
 pub mod access;
+pub mod attachments;
 pub mod daily_digests;
 pub mod handler;
 pub mod idempotency;
+pub mod images;
 pub mod mail_jobs;
 pub mod noop;
 pub mod notifications;
@@ -25,6 +27,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use attachments::FileDeps;
 pub use handler::{handler_fn, Handler, HandlerError, Registry};
 pub use idempotency::mark_processed_once;
 pub use mail_jobs::{
@@ -37,11 +40,14 @@ pub use runtime::{DrainReport, Runtime, RuntimeOptions};
 pub use scheduler::Scheduler;
 
 /// The handlers of every job type, wired to their dependencies.
-pub fn registry(db: &DatabaseConnection, queue: Arc<dyn Queue>, mail: &MailDeps) -> Registry {
+pub fn registry(db: &DatabaseConnection, queue: Arc<dyn Queue>, mail: &MailDeps, files: &FileDeps) -> Registry {
     let sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(LogSink), Arc::new(NotificationSink)];
     Registry::new()
         .register("noop", noop::NoopHandler::from_env(db))
         .register("publish_event", PublishEventHandler::new(db.clone(), queue.clone(), sinks))
+        .register("scan_upload", attachments::ScanUploadHandler::new(files.clone(), queue.clone()))
+        .register("scan_result", attachments::ScanResultHandler::new(db.clone(), queue.clone(), files.clone()))
+        .register("thumbnails", attachments::ThumbnailsHandler::new(db.clone(), files.clone()))
         .register("scheduler_tick", Scheduler::new(db.clone(), queue))
         .register("notify", NotifyHandler::new(db.clone(), mail.clone()))
         .register("account_mail", AccountMailHandler::new(db.clone(), mail.clone()))
@@ -88,6 +94,8 @@ pub struct WorkersConfig {
     pub relay: bool,
     /// The mailer, templates, key and public URL of the mail jobs and notification links.
     pub mail: MailDeps,
+    /// Storage and scanner of the attachment jobs.
+    pub files: FileDeps,
     /// Also enqueue a scheduler tick this often (`serve`; in AWS an EventBridge schedule does it).
     pub scheduler_tick: Option<Duration>,
 }
@@ -102,7 +110,7 @@ impl Workers {
     /// Starts the configured pools on `queue`, with the handlers of [`registry`].
     pub fn start(db: &DatabaseConnection, queue: Arc<dyn Queue>, config: WorkersConfig) -> Workers {
         let (stop, shutdown) = watch::channel(false);
-        let registry = Arc::new(registry(db, queue.clone(), &config.mail));
+        let registry = Arc::new(registry(db, queue.clone(), &config.mail, &config.files));
         let mut tasks = JoinSet::new();
         for pool in config.pools {
             let mut options = RuntimeOptions::for_pool(pool);

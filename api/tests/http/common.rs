@@ -272,6 +272,7 @@ impl TestApp {
             concurrency: None,
             relay: true,
             mail: workers::MailDeps::from_config(&self.config).await.expect("the test mail setup"),
+            files: workers::FileDeps::from_config(&self.config).await.expect("the test storage setup"),
             scheduler_tick: None,
         };
         self.workers = Some(workers::Workers::start(&self.db, queue, config));

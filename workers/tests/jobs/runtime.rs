@@ -316,6 +316,7 @@ every_queue! {
             concurrency: Some(2),
             relay: true,
             mail: test_mail_deps(),
+            files: test_file_deps(),
             scheduler_tick: None,
         });
         eventually(WAIT, "both events to be processed", || async {
@@ -343,5 +344,15 @@ fn test_mail_deps() -> workers::MailDeps {
         secret: platform::secret_key::SecretKey::new("t".repeat(32)),
         public_url: "http://taskforge.test".into(),
         from: "Taskforge <no-reply@taskforge.test>".into(),
+    }
+}
+
+fn test_file_deps() -> workers::FileDeps {
+    let dir = std::env::temp_dir().join(format!("taskforge-blobs-{}", uuid::Uuid::now_v7()));
+    let secret = platform::secret_key::SecretKey::new("t".repeat(32));
+    workers::FileDeps {
+        storage: std::sync::Arc::new(platform::storage::LocalStorage::new(dir, "http://taskforge.test", secret)),
+        scanner: std::sync::Arc::new(platform::scanner::BuiltinScanner::new(Default::default())),
+        thumbnail_sizes: vec![64, 256, 1024],
     }
 }
