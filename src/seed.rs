@@ -273,9 +273,15 @@ pub async fn seed_bench(db: &DatabaseConnection, sizes: Sizes) -> anyhow::Result
     }
 
     let tx = db.begin().await?;
-    orgs::ActiveModel { id: Set(org_id), name: Set("Bench Co".into()), max_attachment_bytes: Set(None), created_at: Set(now), updated_at: Set(now) }
-        .insert(&tx)
-        .await?;
+    orgs::ActiveModel {
+        id: Set(org_id),
+        name: Set("Bench Co".into()),
+        max_attachment_bytes: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&tx)
+    .await?;
     for chunk in people.chunks(BATCH) {
         users::Entity::insert_many(chunk.to_vec()).exec_without_returning(&tx).await.context("inserting users")?;
     }

@@ -43,6 +43,7 @@ struct RawConfig {
     clamd_timeout_seconds: u64,
     scan_blocklist_sha256: String,
     attachment_max_bytes: u64,
+    #[serde(deserialize_with = "list_text")]
     thumbnail_sizes: String,
 }
 
@@ -317,8 +318,13 @@ impl Config {
                 "must be between 1 and 5368709120 (5 GiB, the largest single S3 upload)",
             ));
         }
-        let thumbnail_sizes = parse_thumbnail_sizes(&raw.thumbnail_sizes)
-            .ok_or_else(|| invalid("thumbnail_sizes", &raw.thumbnail_sizes, "expected 1 to 8 sizes between 16 and 4096 px, e.g. 64,256,1024"))?;
+        let thumbnail_sizes = parse_thumbnail_sizes(&raw.thumbnail_sizes).ok_or_else(|| {
+            invalid(
+                "thumbnail_sizes",
+                &raw.thumbnail_sizes,
+                "expected 1 to 8 sizes between 16 and 4096 px, e.g. 64,256,1024",
+            )
+        })?;
         let cors_origins =
             raw.cors_origins.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         Ok(Config {
@@ -359,6 +365,23 @@ impl Config {
     }
 }
 
+/// A comma-separated list as text. The environment layer reads a lone number (`TASKFORGE_THUMBNAIL_SIZES=256`) as
+/// an integer and a TOML file may hold an array, so both are accepted and turned back into the text form.
+fn list_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListText {
+        Text(String),
+        Number(u64),
+        Numbers(Vec<u64>),
+    }
+    Ok(match ListText::deserialize(deserializer)? {
+        ListText::Text(s) => s,
+        ListText::Number(n) => n.to_string(),
+        ListText::Numbers(v) => v.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
+    })
+}
+
 /// `64,256,1024` → sorted distinct sizes, each 16–4096 px, one to eight of them.
 fn parse_thumbnail_sizes(list: &str) -> Option<Vec<u32>> {
     let mut sizes = Vec::new();
@@ -383,6 +406,7 @@ mod tests {
         let c = Config::from_pairs([("thumbnail_sizes", " 1024,64 ,256,64".to_owned())]).unwrap();
         assert_eq!(c.thumbnail_sizes, vec![64, 256, 1024]);
         assert_eq!(c.attachment_max_bytes, 100 * 1024 * 1024);
+        assert_eq!(Config::from_pairs([("thumbnail_sizes", "256".to_owned())]).unwrap().thumbnail_sizes, vec![256]);
         for bad in ["", "8", "64,x", "5000"] {
             let err = Config::from_pairs([("thumbnail_sizes", bad.to_owned())]).unwrap_err().to_string();
             assert!(err.contains("`thumbnail_sizes`"), "{err}");

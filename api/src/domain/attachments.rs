@@ -92,11 +92,8 @@ pub fn sanitise_file_name(name: &str) -> String {
 
 /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266), or `inline` for safe image types.
 fn content_disposition(a: &attachments::Model) -> String {
-    let kind = if INLINE_TYPES.contains(&lambdas::sniff::essence(&a.content_type).as_str()) {
-        "inline"
-    } else {
-        "attachment"
-    };
+    let kind =
+        if INLINE_TYPES.contains(&lambdas::sniff::essence(&a.content_type).as_str()) { "inline" } else { "attachment" };
     let ascii: String =
         a.file_name.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' }).collect::<String>();
     let ascii = ascii.replace(['"', '\\'], "_");
@@ -137,7 +134,10 @@ pub async fn create(
                 .await?
                 .ok_or(AppError::NotFound("comment_not_found"))?;
             if comment.author_id != scope.user_id() {
-                return Err(AppError::forbidden("not_comment_author", "only the comment's author attaches files to it"));
+                return Err(AppError::forbidden(
+                    "not_comment_author",
+                    "only the comment's author attaches files to it",
+                ));
             }
         }
         None => require(scope, Permission::WriteTasks)?,
@@ -164,7 +164,11 @@ pub async fn create(
         .storage
         .presign_put(
             &key,
-            PutSpec { content_type: content_type.clone(), content_length: input.size as u64, expires_in: UPLOAD_URL_TTL },
+            PutSpec {
+                content_type: content_type.clone(),
+                content_length: input.size as u64,
+                expires_in: UPLOAD_URL_TTL,
+            },
         )
         .await
         .map_err(|e| anyhow::anyhow!(e).context("signing an upload URL"))?;
@@ -315,18 +319,27 @@ pub async fn download(
         _ => return Err(refuse("attachment_not_scanned", "the file has not been scanned yet; try again shortly")),
     }
     let tags = files.storage.tags(&a.storage_key).await.map_err(|e| match e {
-        platform::storage::StorageError::NotFound { .. } => refuse("attachment_missing", "the file is gone from storage"),
+        platform::storage::StorageError::NotFound { .. } => {
+            refuse("attachment_missing", "the file is gone from storage")
+        }
         e => AppError::Internal(anyhow::anyhow!(e).context("reading the object's scan tag")),
     })?;
     if !tags.iter().any(|(k, v)| k == TAG_VERDICT && v == "clean") {
-        return Err(refuse("attachment_not_scanned", "the stored file changed after its scan; it is being scanned again"));
+        return Err(refuse(
+            "attachment_not_scanned",
+            "the stored file changed after its scan; it is being scanned again",
+        ));
     }
     let spec = GetSpec {
         expires_in: DOWNLOAD_URL_TTL,
         content_disposition: Some(content_disposition(&a)),
         response_content_type: Some(a.content_type.clone()),
     };
-    Ok(files.storage.presign_get(&a.storage_key, spec).await.map_err(|e| anyhow::anyhow!(e).context("signing a download URL"))?)
+    Ok(files
+        .storage
+        .presign_get(&a.storage_key, spec)
+        .await
+        .map_err(|e| anyhow::anyhow!(e).context("signing a download URL"))?)
 }
 
 /// Deletes an attachment: its uploader, or anyone who may edit the task. The stored objects go after the commit.

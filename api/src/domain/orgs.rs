@@ -43,9 +43,15 @@ pub async fn create(db: &DatabaseConnection, user_id: Uuid, name: &str) -> Resul
     let org_id = entities::new_id();
     let scope = Scope::of_new_org_owner(org_id, user_id);
     let tx = db.begin().await?;
-    let org = orgs::ActiveModel { id: Set(org_id), name: Set(name), max_attachment_bytes: Set(None), created_at: Set(now), updated_at: Set(now) }
-        .insert(&tx)
-        .await?;
+    let org = orgs::ActiveModel {
+        id: Set(org_id),
+        name: Set(name),
+        max_attachment_bytes: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&tx)
+    .await?;
     memberships::ActiveModel {
         id: Set(entities::new_id()),
         org_id: Set(scope.org_id()),

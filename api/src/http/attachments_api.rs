@@ -170,8 +170,12 @@ impl AttachmentsApi {
     ) -> Result<Created<CreatedAttachment>, ApiError> {
         let s = scope(&state.db, auth.actor(), org_id.0).await?;
         let b = body.0;
-        let input =
-            NewAttachment { file_name: b.file_name, content_type: b.content_type, size: b.size, comment_id: b.comment_id };
+        let input = NewAttachment {
+            file_name: b.file_name,
+            content_type: b.content_type,
+            size: b.size,
+            comment_id: b.comment_id,
+        };
         let (view, upload) = attachments::create(&state.db, &files(&state), &s, &task.0, input).await?;
         Ok(Created::Created(Json(CreatedAttachment { attachment: view.into(), upload: upload.into() })))
     }

@@ -38,29 +38,32 @@ fn refused(e: StorageError) -> Response {
         }
         e => {
             tracing::error!(error = %e, "the blob store failed");
-            problem(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred; quote the request id")
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "an internal error occurred; quote the request id",
+            )
         }
     }
 }
 
 /// The key from the request path (percent-decoded per segment) and the local store, or the response to give.
-fn target<'a>(state: &'a AppState, req: &Request) -> Result<(&'a LocalStorage, String, BlobQuery), Response> {
-    let blobs = state
-        .blobs
-        .as_ref()
-        .ok_or_else(|| problem(StatusCode::NOT_FOUND, "blob_not_found", "blobs are served by the object store"))?;
+fn target<'a>(state: &'a AppState, req: &Request) -> Result<(&'a LocalStorage, String, BlobQuery), Box<Response>> {
+    let blobs = state.blobs.as_ref().ok_or_else(|| {
+        Box::new(problem(StatusCode::NOT_FOUND, "blob_not_found", "blobs are served by the object store"))
+    })?;
     let raw = req.uri().path().strip_prefix(BLOB_ROUTE).and_then(|p| p.strip_prefix('/')).unwrap_or("");
     let key = raw
         .split('/')
         .map(|s| percent_encoding::percent_decode_str(s).decode_utf8().map(|s| s.into_owned()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| problem(StatusCode::NOT_FOUND, "blob_not_found", "no such blob"))?
+        .map_err(|_| Box::new(problem(StatusCode::NOT_FOUND, "blob_not_found", "no such blob")))?
         .join("/");
-    let query = BlobQuery::parse(req.uri().query().unwrap_or("")).map_err(refused)?;
+    let query = BlobQuery::parse(req.uri().query().unwrap_or("")).map_err(|e| Box::new(refused(e)))?;
     Ok((blobs, key, query))
 }
 
-fn header_str<'a>(req: &'a Request, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(req: &Request, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -68,7 +71,7 @@ fn header_str<'a>(req: &'a Request, name: header::HeaderName) -> Option<&'a str>
 pub async fn put_blob(req: &Request, body: Body, state: Data<&AppState>) -> Response {
     let (blobs, key, query) = match target(&state, req) {
         Ok(t) => t,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let grant = match blobs.verify_put(&key, &query, entities::now()) {
         Ok(grant) => grant,
@@ -84,7 +87,11 @@ pub async fn put_blob(req: &Request, body: Body, state: Data<&AppState>) -> Resp
         match attachments::awaits_upload(&state.db, upload).await {
             Ok(true) => {}
             Ok(false) => {
-                return problem(StatusCode::CONFLICT, "upload_not_expected", "this attachment is not waiting for an upload")
+                return problem(
+                    StatusCode::CONFLICT,
+                    "upload_not_expected",
+                    "this attachment is not waiting for an upload",
+                )
             }
             Err(e) => return crate::problem::ApiError::from(e).problem().into_response(),
         }
@@ -115,7 +122,7 @@ pub async fn put_blob(req: &Request, body: Body, state: Data<&AppState>) -> Resp
 pub async fn get_blob(req: &Request, state: Data<&AppState>) -> Response {
     let (blobs, key, query) = match target(&state, req) {
         Ok(t) => t,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let grant = match blobs.verify_get(&key, &query, entities::now()) {
         Ok(grant) => grant,

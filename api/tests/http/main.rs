@@ -4,6 +4,7 @@
 mod common;
 
 mod account_mail;
+mod attachments;
 mod auth;
 mod mail;
 mod notifications;

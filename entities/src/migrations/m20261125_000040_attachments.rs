@@ -45,7 +45,9 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager.create_index(index("attachments", "ix_attachments_task", &["org_id", "task_id", "created_at"], false)).await?;
+        manager
+            .create_index(index("attachments", "ix_attachments_task", &["org_id", "task_id", "created_at"], false))
+            .await?;
         manager
             .alter_table(
                 Table::alter()
@@ -58,7 +60,9 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .alter_table(Table::alter().table(Alias::new("orgs")).drop_column(Alias::new("max_attachment_bytes")).to_owned())
+            .alter_table(
+                Table::alter().table(Alias::new("orgs")).drop_column(Alias::new("max_attachment_bytes")).to_owned(),
+            )
             .await?;
         manager.drop_table(Table::drop().table(Alias::new("attachments")).if_exists().to_owned()).await
     }

@@ -60,13 +60,9 @@ impl Handler for ThumbnailsHandler {
         };
         let org_id = envelope.org_id.ok_or_else(|| HandlerError::permanent("a thumbnails job names its org"))?;
         let scope = Scope::system(org_id);
-        let found = scope
-            .find::<attachments::Entity>()
-            .filter(attachments::Column::Id.eq(attachment_id))
-            .one(&self.db)
-            .await?;
-        let Some(a) = found.filter(|a| a.state == state::CLEAN && a.thumbnail_state == thumbnail_state::PENDING)
-        else {
+        let found =
+            scope.find::<attachments::Entity>().filter(attachments::Column::Id.eq(attachment_id)).one(&self.db).await?;
+        let Some(a) = found.filter(|a| a.state == state::CLEAN && a.thumbnail_state == thumbnail_state::PENDING) else {
             return Ok(()); // deleted, no longer clean, or done already
         };
         if a.size as u64 > self.limits.max_input_bytes {

@@ -226,7 +226,9 @@ impl TaskContext {
                 },
                 self.task.title.clone(),
             ),
-            Kind::Reminder | Kind::ReportReady | Kind::AttachmentInfected => (self.key.clone(), self.task.title.clone()),
+            Kind::Reminder | Kind::ReportReady | Kind::AttachmentInfected => {
+                (self.key.clone(), self.task.title.clone())
+            }
         };
         let mut data = json!({ "actor_name": self.actor_name, "task": self.task_data() });
         if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {

@@ -48,10 +48,16 @@ struct Org {
 async fn org(t: &TestDb, members: &[(Uuid, &str)]) -> Org {
     let now = entities::now();
     let id = entities::new_id();
-    orgs::ActiveModel { id: Set(id), name: Set("Acme".into()), max_attachment_bytes: Set(None), created_at: Set(now), updated_at: Set(now) }
-        .insert(&t.db)
-        .await
-        .unwrap();
+    orgs::ActiveModel {
+        id: Set(id),
+        name: Set("Acme".into()),
+        max_attachment_bytes: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&t.db)
+    .await
+    .unwrap();
     for (user_id, role) in members {
         memberships::ActiveModel {
             id: Set(entities::new_id()),
