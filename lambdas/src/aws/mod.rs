@@ -1,6 +1,8 @@
 //! The scan as an AWS Lambda function on S3 event notifications (the `aws` feature): the bucket as a scan target
-//! ([`S3Target`]), the function's configuration ([`Settings`]), and the invocation handler ([`ScanLambda`]) that
-//! the `bootstrap` binary runs under the Lambda runtime. docs/operations.md ("Scan Lambda") says how it is deployed.
+//! ([`S3Target`]), the function's configuration ([`Settings`]), the invocation handler ([`ScanLambda`]) that the
+//! `bootstrap` binary runs under the Lambda runtime, and the copying of ClamAV's definitions between S3 and the
+//! function's container ([`definitions`]). docs/operations.md ("Scan Lambda") says how it is deployed.
+pub mod definitions;
 mod event_key;
 mod handler;
 mod s3_target;
