@@ -5,7 +5,7 @@
 //! S3 has no move, and copying first means a failure between the two leaves the upload where it was, for the retry.
 use async_trait::async_trait;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::types::{MetadataDirective, Tag, Tagging, TaggingDirective};
+use aws_sdk_s3::types::{MetadataDirective, ServerSideEncryption, Tag, Tagging, TaggingDirective};
 use aws_sdk_s3::Client;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -76,6 +76,8 @@ impl ScanTarget for S3Target {
             .key(to)
             .tagging_directive(TaggingDirective::Copy)
             .metadata_directive(MetadataDirective::Copy)
+            // As every other write to the uploads bucket does, so a policy that requires the header admits it.
+            .server_side_encryption(ServerSideEncryption::Aes256)
             .send()
             .await
             .map_err(|e| store_error("copying to quarantine", &self.bucket, from, e))?;
