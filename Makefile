@@ -15,7 +15,7 @@ export TASKFORGE_TEST_S3_URL ?= http://127.0.0.1:5056
 export TASKFORGE_TEST_CLAMD_ADDR ?= 127.0.0.1:3310
 # CI=true (set by CI) turns a missing service into a test failure instead of a skip; it reaches the tests unchanged.
 
-.PHONY: run build web test tools fmt fmt-check lint openapi openapi-check nextest schemathesis bench clean
+.PHONY: run build web test tools fmt fmt-check lint openapi openapi-check nextest schemathesis bench clean lambda
 
 ## run: build the binary (and the web app, once web/ exists) and start everything on demo data
 run: build web
@@ -61,6 +61,11 @@ fmt:
 ## lint: clippy on every crate and target, warnings are errors (clippy.toml bans unscoped tenant queries)
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## lambda: build the scan Lambda (release) into $(TARGET_DIR)/lambda/: bootstrap.zip and the container image context
+lambda:
+	cargo build --release --locked -p lambdas --bins
+	scripts/package-lambda.sh
 
 ## bench: run the benchmarks (bench/run.sh)
 bench:
