@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`, or `bench/run.sh [http] [queue] [mail]` for some sections only (default: all of them, in that order).
+# `make bench`, or `bench/run.sh [http] [queue] [mail] [thumbs]` for some sections only (default: all of them, in that
+# order).
 # docs/performance.md explains the method, the goals and the latest figures.
 #
 # http: load-tests the HTTP API on MariaDB and compares the task list with the same SQL run straight against the
@@ -18,6 +19,12 @@
 # API, at a steady rate and then in a burst, and times each one from the start of its request until its .eml is in
 # {data_dir}/outbox (create → outbox row → relay → publish_event → notify → mail file).
 #
+# thumbs: the image worker's thumbnail path (workers::images::render through bench/thumbs) next to libvips'
+# vipsthumbnail on the same photo-like 12 MP JPEG and PNG files generated for the run, same bounding box, JPEG Q82
+# without metadata, each pinned to one core (taskset; VIPS_CONCURRENCY=1), alternating run by run. Each run is one
+# process over all files of a format, timed from outside (start-up and file I/O count on both sides) with its peak
+# RSS from /usr/bin/time. The median of the rounds is reported.
+#
 # A missed goal is reported as MISS and does not fail the run; a broken run (build, seed, start-up, any non-2xx
 # response or socket error, a worker that dies, a job that fails or runs twice, a deadline) exits non-zero. The
 # processes started here are stopped, and the databases and Redis keys made here removed, on every exit.
@@ -32,15 +39,17 @@
 #   BENCH_CELERY_CONCURRENCY (1 per worker), BENCH_CELERY_PREFETCH (256, the prefetch multiplier).
 #   mail: BENCH_MAIL_TASKS (300 in the steady scenario), BENCH_MAIL_RATE (20 tasks/s), BENCH_MAIL_BURST (100 tasks
 #   from 8 concurrent clients; 0 for none), BENCH_MAIL_DEADLINE (60 s for every email to arrive).
+#   thumbs: BENCH_THUMBS_COUNT (4 photos per format), BENCH_THUMBS_WIDTH x BENCH_THUMBS_HEIGHT (4000 x 3000),
+#   BENCH_THUMBS_SIZE (1024 px box), BENCH_THUMBS_ROUNDS (5), BENCH_THUMBS_CPU (1, the core both are pinned to).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 sections=("$@")
-((${#sections[@]})) || sections=(http queue mail)
+((${#sections[@]})) || sections=(http queue mail thumbs)
 for section in "${sections[@]}"; do
-    [[ $section == http || $section == queue || $section == mail ]] || {
-        printf 'bench: unknown section %s; expected http, queue and/or mail\n' "$section" >&2
+    [[ $section == http || $section == queue || $section == mail || $section == thumbs ]] || {
+        printf 'bench: unknown section %s; expected http, queue, mail and/or thumbs\n' "$section" >&2
         exit 2
     }
 done
@@ -68,6 +77,12 @@ mail_tasks=${BENCH_MAIL_TASKS:-300}
 mail_rate=${BENCH_MAIL_RATE:-20}
 mail_burst=${BENCH_MAIL_BURST:-100}
 mail_deadline=${BENCH_MAIL_DEADLINE:-60}
+thumbs_count=${BENCH_THUMBS_COUNT:-4}
+thumbs_width=${BENCH_THUMBS_WIDTH:-4000}
+thumbs_height=${BENCH_THUMBS_HEIGHT:-3000}
+thumbs_size=${BENCH_THUMBS_SIZE:-1024}
+thumbs_rounds=${BENCH_THUMBS_ROUNDS:-5}
+thumbs_cpu=${BENCH_THUMBS_CPU:-1}
 target_dir=${CARGO_TARGET_DIR:-target}
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -80,16 +95,19 @@ die() {
 [[ $queue_database =~ ^[A-Za-z0-9_]+$ ]] ||
     die "BENCH_QUEUE_DATABASE must be letters, digits and underscores: $queue_database"
 [[ $duration =~ ^[0-9]+s$ ]] || die "BENCH_DURATION must be whole seconds such as 15s, got $duration"
-for knob in queue_jobs queue_batch queue_deadline celery_concurrency celery_prefetch mail_tasks mail_rate mail_deadline; do
+for knob in queue_jobs queue_batch queue_deadline celery_concurrency celery_prefetch mail_tasks mail_rate mail_deadline \
+    thumbs_count thumbs_width thumbs_height thumbs_size thumbs_rounds; do
     [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "${knob^^} must be a positive whole number, got ${!knob}"
 done
 [[ -z $queue_concurrency || $queue_concurrency =~ ^[1-9][0-9]*$ ]] ||
     die "BENCH_QUEUE_CONCURRENCY must be a positive whole number, got $queue_concurrency"
 [[ $celery_pool =~ ^(solo|threads|prefork)$ ]] || die "BENCH_CELERY_POOL must be solo, threads or prefork"
 [[ $mail_burst =~ ^[0-9]+$ ]] || die "BENCH_MAIL_BURST must be a whole number, got $mail_burst"
+[[ $thumbs_cpu =~ ^[0-9]+$ ]] || die "BENCH_THUMBS_CPU must be a core number, got $thumbs_cpu"
 
 # Debian packages: wrk (with LuaJIT) drives the HTTP load; jq reads JSON summaries; the MariaDB client creates the
-# databases; sqlite3, redis-cli and python3-venv count and run the queue benchmark.
+# databases; sqlite3, redis-cli and python3-venv count and run the queue benchmark; libvips-tools brings
+# vipsthumbnail and time /usr/bin/time.
 need_packages=()
 uses_mariadb=0
 if selected http || selected queue; then
@@ -109,6 +127,11 @@ fi
 if selected mail; then
     command -v python3 >/dev/null 2>&1 || need_packages+=(python3)
     command -v curl >/dev/null 2>&1 || need_packages+=(curl)
+fi
+if selected thumbs; then
+    command -v vipsthumbnail >/dev/null 2>&1 || need_packages+=(libvips-tools)
+    [[ -x /usr/bin/time ]] || need_packages+=(time)
+    command -v taskset >/dev/null 2>&1 || need_packages+=(util-linux)
 fi
 if ((${#need_packages[@]})); then
     log "installing ${need_packages[*]}"
@@ -144,16 +167,25 @@ if selected queue; then
         die "Redis at $redis_url does not answer (BENCH_REDIS_URL)"
 fi
 
-binaries=(--bin taskforge)
-packages=(-p taskforge)
+binaries=()
+packages=()
+if selected http || selected queue || selected mail; then
+    binaries+=(--bin taskforge)
+    packages+=(-p taskforge)
+fi
 if selected http; then
     binaries+=(--bin taskforge-rawquery)
     packages+=(-p taskforge-rawquery)
+fi
+if selected thumbs; then
+    binaries+=(--bin taskforge-thumbs)
+    packages+=(-p taskforge-thumbs)
 fi
 log "building release binaries (cold: about 10 minutes on 2 cores)"
 cargo build --release "${packages[@]}" "${binaries[@]}"
 taskforge=$target_dir/release/taskforge
 rawquery=$target_dir/release/taskforge-rawquery
+thumbs=$target_dir/release/taskforge-thumbs
 
 work=$(mktemp -d -t taskforge-bench.XXXXXX)
 # What cleanup undoes: background processes, MariaDB databases, Redis keys.
@@ -539,6 +571,97 @@ run_mail() {
     done < <(grep '^RESULT ' "$results")
 }
 
+# Runs one timed process pinned to the bench core; appends "LABEL FORMAT images/s peak-RSS-KiB" to $thumbs_results.
+thumbs_results=""
+thumbs_timed() { # label, format, image count, command...
+    local label=$1 format=$2 count=$3 started ended rss rate
+    shift 3
+    started=$EPOCHREALTIME
+    /usr/bin/time -f '%M' -o "$work/thumbs-rss.txt" taskset -c "$thumbs_cpu" "$@" >"$work/thumbs-$label.log" 2>&1 ||
+        die "$label on $format failed: $(tail -5 "$work/thumbs-$label.log")"
+    ended=$EPOCHREALTIME
+    rss=$(tail -1 "$work/thumbs-rss.txt")
+    rate=$(awk -v n="$count" -v a="$started" -v b="$ended" 'BEGIN { printf "%.3f", n / (b - a) }')
+    thumbs_results+="$label $format $rate $rss"$'\n'
+}
+
+run_thumbs() {
+    local input=$work/thumbs-input out=$work/thumbs-out round format files label cores
+    cores=$(nproc)
+    ((thumbs_cpu < cores)) || die "BENCH_THUMBS_CPU=$thumbs_cpu but this machine has $cores cores"
+    log "thumbs: generating $thumbs_count JPEG and PNG photos of ${thumbs_width}x$thumbs_height"
+    "$thumbs" generate --dir "$input" --count "$thumbs_count" --width "$thumbs_width" --height "$thumbs_height"
+    for format in jpg png; do
+        files=("$input"/photo-*."$format")
+        log "thumbs: $format, ${thumbs_size} px box, $thumbs_rounds rounds on core $thumbs_cpu"
+        for ((round = 1; round <= thumbs_rounds; round++)); do
+            # Alternating which runs first, so a slow moment of the machine does not always fall on the same side.
+            local order=(vips taskforge taskforge-3sizes)
+            ((round % 2)) || order=(taskforge-3sizes taskforge vips)
+            for label in "${order[@]}"; do
+                rm -rf "$out" && mkdir -p "$out"
+                case $label in
+                vips)
+                    thumbs_timed vipsthumbnail "$format" "${#files[@]}" \
+                        env VIPS_CONCURRENCY=1 vipsthumbnail --size "$thumbs_size" \
+                        --output "$out/%s.jpg[Q=82,strip]" "${files[@]}"
+                    ;;
+                taskforge)
+                    thumbs_timed taskforge "$format" "${#files[@]}" \
+                        "$thumbs" render --sizes "$thumbs_size" --out "$out" "${files[@]}"
+                    ;;
+                taskforge-3sizes)
+                    thumbs_timed taskforge-3sizes "$format" "${#files[@]}" \
+                        "$thumbs" render --sizes "$thumbs_size,256,64" --out "$out" "${files[@]}"
+                    ;;
+                esac
+                # Every run must have made one thumbnail (per size) of every photo.
+                local made
+                made=$(find "$out" -type f | wc -l)
+                local wanted=${#files[@]}
+                [[ $label == taskforge-3sizes ]] && wanted=$((wanted * 3))
+                ((made == wanted)) || die "$label on $format wrote $made files, expected $wanted"
+            done
+        done
+    done
+    # The same output size on both sides: compare the last run's dimensions with vipsheader.
+    rm -rf "$out" && mkdir -p "$out"
+    VIPS_CONCURRENCY=1 vipsthumbnail --size "$thumbs_size" --output "$out/%s-vips.jpg[Q=82,strip]" "$input/photo-1.jpg"
+    "$thumbs" render --sizes "$thumbs_size" --out "$out" "$input/photo-1.jpg" >/dev/null
+    local vips_dims ours_dims
+    vips_dims=$(vipsheader -f width "$out/photo-1-vips.jpg")x$(vipsheader -f height "$out/photo-1-vips.jpg")
+    ours_dims=$(vipsheader -f width "$out/photo-1-$thumbs_size.jpg")x$(vipsheader -f height "$out/photo-1-$thumbs_size.jpg")
+    [[ $vips_dims == "$ours_dims" ]] || die "output sizes differ: vipsthumbnail $vips_dims, taskforge $ours_dims"
+
+    median() { # label, format → the median images/s of the rounds
+        awk -v l="$1" -v f="$2" '$1 == l && $2 == f { print $3 }' <<<"$thumbs_results" | sort -g |
+            awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    }
+    peak_mib() { # label, format → the largest peak RSS of the rounds, MiB
+        awk -v l="$1" -v f="$2" '$1 == l && $2 == f && $4 > m { m = $4 } END { printf "%.0f", m / 1024 }' <<<"$thumbs_results"
+    }
+    echo
+    echo "Thumbnail bench: $thumbs_count JPEG and $thumbs_count PNG photo-like images of ${thumbs_width}x$thumbs_height," \
+        "one ${thumbs_size} px box each ($ours_dims), JPEG Q82 without metadata"
+    echo "$(vips --version), one core each (taskset -c $thumbs_cpu, VIPS_CONCURRENCY=1); median of $thumbs_rounds rounds;" \
+        "taskforge-3sizes also makes 256 and 64 px (informational)"
+    printf '%-6s %-18s %10s %14s\n' format tool images/s "peak RSS MiB"
+    local ratios=()
+    for format in jpg png; do
+        for label in vipsthumbnail taskforge taskforge-3sizes; do
+            printf '%-6s %-18s %10s %14s\n' "$format" "$label" "$(median "$label" "$format")" "$(peak_mib "$label" "$format")"
+        done
+        ratios+=("$(awk -v a="$(median taskforge "$format")" -v b="$(median vipsthumbnail "$format")" \
+            'BEGIN { printf "%.2f", a / b }')")
+    done
+    echo "taskforge / vipsthumbnail: jpg ${ratios[0]}, png ${ratios[1]}"
+
+    echo
+    echo "Goals:"
+    goal "jpg thumbnails >= 1x vipsthumbnail" "${ratios[0]} >= 1" "${ratios[0]} x"
+    goal "png thumbnails >= 1x vipsthumbnail" "${ratios[1]} >= 1" "${ratios[1]} x"
+}
+
 if selected http; then
     run_http
 fi
@@ -547,4 +670,7 @@ if selected queue; then
 fi
 if selected mail; then
     run_mail
+fi
+if selected thumbs; then
+    run_thumbs
 fi

@@ -9,10 +9,12 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 use super::{ImageError, Limits};
 
-/// JPEG is decoded at the smallest DCT scale whose result is still at least this many times the largest thumbnail,
-/// so the final resize always has a real filter to work with: a DCT-domain shrink alone is a block average that
-/// aliases fine detail. libvips and Pillow keep the same margin of two.
-const SHRINK_ON_LOAD_HEADROOM: u32 = 2;
+/// JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still covers the largest thumbnail times this
+/// factor; Lanczos3 then takes it the rest of the way (by less than 2×). libvips and Pillow keep a factor of 2, since
+/// a DCT-domain shrink on its own is close to a block average; at 1 the thumbnails of photos look the same side by
+/// side with vipsthumbnail's and a 12 MP JPEG decodes at a quarter of the pixels for the 1024 px box, which is what
+/// puts this path ahead of vipsthumbnail (docs/performance.md, "Thumbnails").
+const SHRINK_ON_LOAD_HEADROOM: u32 = 1;
 
 /// How decoded pixels are laid out, one byte per channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

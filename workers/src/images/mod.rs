@@ -9,8 +9,8 @@
 //!   spares the queue uploads that cannot be images). JPEG, PNG, WebP, GIF (first frame), TIFF and BMP are read.
 //! - The header's dimensions are checked against [`Limits`] before any pixel buffer exists, so a tiny file that
 //!   declares 30,000 × 30,000 pixels is refused in microseconds instead of allocating gigabytes.
-//! - The image is decoded once. JPEG is shrunk while it decodes (DCT scaling, see `decode`), to no less than twice
-//!   the largest thumbnail. The largest thumbnail is resampled (Lanczos3) from that; each smaller one from the
+//! - The image is decoded once. JPEG is shrunk while it decodes (DCT scaling, see `decode`), to no less than the
+//!   largest thumbnail. The largest thumbnail is resampled (Lanczos3) from that; each smaller one from the
 //!   smallest thumbnail already made that is at least twice its size, which looks the same and costs a fraction.
 //! - EXIF orientation is applied to each thumbnail, and nothing of the source's metadata is written.
 //! - Opaque images become JPEG (quality [`JPEG_QUALITY`]); images with transparency become PNG, since JPEG has no

@@ -145,12 +145,13 @@ fn images_smaller_than_a_box_are_not_enlarged() {
 
 #[test]
 fn a_jpeg_shrunk_on_load_keeps_its_thumbnails_exact() {
-    // The decoder scales 2400 × 1800 by 1/4 for a 256 box and by 1/8 for a 100 box (keeping twice the box), and not
-    // at all for a box as large as the image; the thumbnails still come out at exactly the fitted size.
+    // The decoder scales 2400 × 1800 by 1/2 for a 1024 box, 1/4 for 512, 1/8 for 256 and not at all for a box as
+    // large as the image; the thumbnails still come out at exactly the fitted size.
     let input = jpeg(&scene(2400, 1800), None);
     for (sizes, expected) in [
-        (&[256, 64][..], &[(256, 256, 192), (64, 64, 48)][..]),
-        (&[100][..], &[(100, 100, 75)][..]),
+        (&[1024][..], &[(1024, 1024, 768)][..]),
+        (&[512, 64][..], &[(512, 512, 384), (64, 64, 48)][..]),
+        (&[256][..], &[(256, 256, 192)][..]),
         (&[2400][..], &[(2400, 2400, 1800)][..]),
     ] {
         let thumbnails = render(&input, sizes, &Limits::default()).expect("renders");
