@@ -1,5 +1,5 @@
 //! Attachments end to end in the embedded mode: upload URL → PUT to the blob endpoint → in-process scan on the
-//! `scans` pool → verdict → thumbnails, with the built-in scanner (and clamd, see `clamd_finds_eicar_in_a_zip`).
+//! `scans` pool → verdict → thumbnails, with the built-in scanner (and clamd, see `clamd_quarantines_eicar_also_in_a_zip_and_passes_clean_files`).
 //! Hostile inputs: a path-traversal name, oversize files, a PUT past its expiry or off its signature, bytes that
 //! disagree with their type, a truncated JPEG, a PNG decompression bomb, and another org's attachment id.
 use std::time::Duration;
@@ -295,9 +295,10 @@ both_backends! {
     }
 }
 
-/// The same flow with clamd as the engine (the test signatures of scripts/clamd.sh): EICAR inside a zip is found.
+/// The same flow with clamd as the engine (the test signatures of scripts/clamd.sh): EICAR, also inside a zip, is
+/// found and quarantined; a clean file is clean.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clamd_finds_eicar_in_a_zip() {
+async fn clamd_quarantines_eicar_also_in_a_zip_and_passes_clean_files() {
     let addr = std::env::var("TASKFORGE_TEST_CLAMD_ADDR").unwrap_or_else(|_| "127.0.0.1:3310".into());
     if tokio::net::TcpStream::connect(&addr).await.is_err() {
         assert!(std::env::var("CI").map_or(true, |v| v != "true"), "clamd at {addr} is unreachable and CI=true");
@@ -308,9 +309,14 @@ async fn clamd_finds_eicar_in_a_zip() {
         TestApp::spawn_with(Backend::Sqlite, &[("clamd_addr", addr.as_str())]).await.unwrap().with_workers().await;
     let team = app.team().await;
     app.task(team.org, team.web, &team.ann, json!({"title": "Ship"})).await.expect(201);
+    let plain = attach_and_scan(&app, &team, "eicar.com", "application/octet-stream", EICAR).await;
     let zipped = attach_and_scan(&app, &team, "invoice.zip", "application/zip", &zip_stored("eicar.com", EICAR)).await;
-    assert_eq!(zipped["state"], "infected", "{zipped}");
-    assert_eq!(zipped["scan_engine"], "clamav");
+    for a in [&plain, &zipped] {
+        assert_eq!((a["state"].as_str(), a["scan_engine"].as_str()), (Some("infected"), Some("clamav")), "{a}");
+        app.get(&download_path(&team, a), &team.ann).await.expect_problem(409, "attachment_infected");
+        let blobs = platform::storage::blobs_dir(&app.config.data_dir).join("objects");
+        assert!(blobs.join(format!("quarantine/{}/{}", team.org, a["id"].as_str().unwrap())).exists(), "quarantined");
+    }
     let clean = attach_and_scan(&app, &team, "notes.txt", "text/plain", b"just words").await;
     assert_eq!((clean["state"].as_str(), clean["scan_engine"].as_str()), (Some("clean"), Some("clamav")), "{clean}");
     assert!(clean["scan_engine_version"].as_str().is_some_and(|v| !v.is_empty()));

@@ -202,7 +202,14 @@ impl TestApp {
         platform::telemetry::init(&config);
         let db = platform::db::connect(&config).await.expect("connecting to the test database");
         platform::db::migrate(&db).await.expect("migrating the test database");
-        let state = AppState::new(db.clone(), config.clone()).expect("the test secret key");
+        let mut state = AppState::new(db.clone(), config.clone()).expect("the test secret key");
+        // AWS adapters (against moto): their queues and bucket first, as `taskforge admin aws-bootstrap` does.
+        if config.queue == platform::config::QueueKind::Sqs || config.storage == platform::config::StorageKind::S3 {
+            platform::aws_bootstrap::bootstrap(&config).await.expect("creating the test queues and bucket");
+            let storage = platform::storage::storage_from_config(&config).await.expect("the test storage");
+            let queue = platform::jobs::connect_queue(&config, &db).await.expect("the test queue");
+            state = state.with_storage(storage).with_queue(queue);
+        }
         let server = RunningApp::start(state, "127.0.0.1:0".parse().unwrap()).await.expect("starting the app");
         let client = reqwest::Client::builder().cookie_store(false).build().unwrap();
         Some(TestApp {
@@ -265,8 +272,7 @@ impl TestApp {
 
     /// Also runs every worker pool and the outbox relay on the database queue, as `serve` does.
     pub async fn with_workers(mut self) -> TestApp {
-        let queue: std::sync::Arc<dyn platform::jobs::Queue> =
-            std::sync::Arc::new(platform::jobs::DbQueue::new(self.db.clone()));
+        let queue = platform::jobs::connect_queue(&self.config, &self.db).await.expect("the test queue");
         let config = workers::WorkersConfig {
             pools: platform::jobs::Pool::ALL.to_vec(),
             concurrency: None,

@@ -5,6 +5,7 @@ mod common;
 
 mod account_mail;
 mod attachments;
+mod attachments_s3;
 mod auth;
 mod mail;
 mod notifications;
