@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use entities::tables::attachments::{self, state, thumbnail_state, StoredThumbnail};
-use entities::tables::{comments, orgs};
+use entities::tables::orgs;
 use entities::{Permission, Scope};
 use lambdas::flow::TAG_VERDICT;
 use lambdas::keys::UploadKey;
@@ -21,6 +21,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::access::require;
+use super::comments::authored_comment;
 use super::outbox::{self, Event};
 use super::project_access::ensure_not_archived;
 use super::tasks::find;
@@ -126,19 +127,7 @@ pub async fn create(
         // Anyone who may comment may attach to their own comment.
         Some(comment_id) => {
             require(scope, Permission::Comment)?;
-            let comment = scope
-                .find::<comments::Entity>()
-                .filter(comments::Column::Id.eq(comment_id))
-                .filter(comments::Column::TaskId.eq(task.id))
-                .one(db)
-                .await?
-                .ok_or(AppError::NotFound("comment_not_found"))?;
-            if comment.author_id != scope.user_id() {
-                return Err(AppError::forbidden(
-                    "not_comment_author",
-                    "only the comment's author attaches files to it",
-                ));
-            }
+            authored_comment(db, scope, task.id, comment_id, "only the comment's author attaches files to it").await?;
         }
         None => require(scope, Permission::WriteTasks)?,
     }

@@ -175,15 +175,27 @@ async fn own_comment(
 ) -> Result<comments::Model, AppError> {
     let (task, project) = find(db, scope, task_ref).await?;
     super::project_access::ensure_not_archived(&project)?;
+    authored_comment(db, scope, task.id, comment_id, "only the author edits or deletes a comment").await
+}
+
+/// Comment `comment_id` of task `task_id`, which the actor must have written (`refusal` says what only its author
+/// may do).
+pub(crate) async fn authored_comment(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    task_id: Uuid,
+    comment_id: Uuid,
+    refusal: &str,
+) -> Result<comments::Model, AppError> {
     let c = scope
         .find::<comments::Entity>()
         .filter(comments::Column::Id.eq(comment_id))
-        .filter(comments::Column::TaskId.eq(task.id))
+        .filter(comments::Column::TaskId.eq(task_id))
         .one(db)
         .await?
         .ok_or(AppError::NotFound("comment_not_found"))?;
     if c.author_id != scope.user_id() {
-        return Err(AppError::forbidden("not_comment_author", "only the author edits or deletes a comment"));
+        return Err(AppError::forbidden("not_comment_author", refusal.to_owned()));
     }
     Ok(c)
 }

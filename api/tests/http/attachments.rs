@@ -250,6 +250,16 @@ both_backends! {
         assert_eq!((html["state"].as_str(), html["failure_code"].as_str()), (Some("failed"), Some("type_mismatch")), "{html}");
         app.get(&download_path(&team, &html), &team.ann).await.expect_problem(409, "attachment_failed");
 
+        // Files on a comment: its author only.
+        let comment = app.post(&format!("/orgs/{}/tasks/WEB-1/comments", team.org), &team.ann, json!({"body": "see file"})).await;
+        let on_comment = |size: usize| json!({"file_name": "a.txt", "content_type": "text/plain", "size": size, "comment_id": comment.body["id"]});
+        let path = format!("/orgs/{}/tasks/WEB-1/attachments", team.org);
+        app.post(&path, &team.bob, on_comment(3)).await.expect_problem(403, "not_comment_author");
+        let own = app.post(&path, &team.ann, on_comment(3)).await;
+        assert_eq!(own.expect(201)["attachment"]["comment_id"], comment.body["id"]);
+        let unknown = json!({"file_name": "a.txt", "content_type": "text/plain", "size": 3, "comment_id": uuid::Uuid::now_v7()});
+        app.post(&path, &team.ann, unknown).await.expect_problem(404, "comment_not_found");
+
         // Another org's attachment does not exist for this org's members, whatever the route.
         let eve = app.user("eve").await;
         let other = app.org(&eve, "Evil").await;
