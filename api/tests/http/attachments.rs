@@ -331,3 +331,19 @@ async fn clamd_quarantines_eicar_also_in_a_zip_and_passes_clean_files() {
     assert_eq!((clean["state"].as_str(), clean["scan_engine"].as_str()), (Some("clean"), Some("clamav")), "{clean}");
     assert!(clean["scan_engine_version"].as_str().is_some_and(|v| !v.is_empty()));
 }
+
+/// A scan that cannot finish (clamd unreachable) leaves the file `failed` and undownloadable, never clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_that_cannot_finish_is_failed_never_clean() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("clamd_addr", "127.0.0.1:9"), ("clamd_timeout_seconds", "2")])
+        .await
+        .unwrap()
+        .with_workers()
+        .await;
+    let team = app.team().await;
+    app.task(team.org, team.web, &team.ann, json!({"title": "Ship"})).await.expect(201);
+    let a = attach_and_scan(&app, &team, "notes.txt", "text/plain", b"just words").await;
+    assert_eq!((a["state"].as_str(), a["failure_code"].as_str()), (Some("failed"), Some("scan_error")), "{a}");
+    assert!(a["failure_detail"].as_str().is_some_and(|d| d.contains("127.0.0.1:9")), "{a}");
+    app.get(&download_path(&team, &a), &team.ann).await.expect_problem(409, "attachment_failed");
+}
