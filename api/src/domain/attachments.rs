@@ -91,6 +91,21 @@ pub fn sanitise_file_name(name: &str) -> String {
     format!("{}{ext}", &stem[..cut])
 }
 
+/// What RFC 5987's `attr-char` does not allow, escaped in `filename*`.
+const ATTR_CHAR_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
 /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266), or `inline` for safe image types.
 fn content_disposition(a: &attachments::Model) -> String {
     let kind =
@@ -98,7 +113,7 @@ fn content_disposition(a: &attachments::Model) -> String {
     let ascii: String =
         a.file_name.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' }).collect::<String>();
     let ascii = ascii.replace(['"', '\\'], "_");
-    let encoded = percent_encoding::utf8_percent_encode(&a.file_name, percent_encoding::NON_ALPHANUMERIC);
+    let encoded = percent_encoding::utf8_percent_encode(&a.file_name, ATTR_CHAR_ESCAPES);
     format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
@@ -381,6 +396,45 @@ pub async fn awaits_upload(db: &impl ConnectionTrait, key: &UploadKey) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dispositions_carry_an_ascii_name_and_the_utf8_one() {
+        let mut a = attachments::Model {
+            id: Uuid::nil(),
+            org_id: Uuid::nil(),
+            project_id: Uuid::nil(),
+            task_id: Uuid::nil(),
+            comment_id: None,
+            uploaded_by: Uuid::nil(),
+            file_name: "Rapport d'été.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 1,
+            state: state::CLEAN.into(),
+            storage_key: String::new(),
+            quarantine_key: None,
+            sha256: None,
+            sniffed_type: None,
+            scan_engine: None,
+            scan_engine_version: None,
+            scan_signature: None,
+            failure_code: None,
+            failure_detail: None,
+            scanned_at: None,
+            thumbnail_state: thumbnail_state::NONE.into(),
+            thumbnails: None,
+            thumbnail_error: None,
+            created_at: entities::now(),
+            updated_at: entities::now(),
+        };
+        assert_eq!(
+            content_disposition(&a),
+            "attachment; filename=\"Rapport d'_t_.pdf\"; filename*=UTF-8''Rapport%20d%27%C3%A9t%C3%A9.pdf"
+        );
+        a.content_type = "image/png".into();
+        assert!(content_disposition(&a).starts_with("inline; "));
+        a.content_type = "image/svg+xml".into();
+        assert!(content_disposition(&a).starts_with("attachment; "), "SVG can carry script");
+    }
 
     #[test]
     fn file_names_lose_paths_control_characters_and_leading_dots() {
