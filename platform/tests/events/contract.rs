@@ -26,7 +26,7 @@ async fn all_pages(t: &TestStore, org: Uuid, mut query: FeedQuery) -> Vec<Activi
 
 /// `events` in feed order: newest first, ties by id, newest first.
 fn newest_first(mut events: Vec<ActivityEvent>) -> Vec<Uuid> {
-    events.sort_by(|a, b| (b.occurred_at, b.id).cmp(&(a.occurred_at, a.id)));
+    events.sort_by_key(|e| std::cmp::Reverse((e.occurred_at, e.id)));
     events.into_iter().map(|e| e.id).collect()
 }
 
@@ -95,7 +95,7 @@ every_store! {
         assert_eq!(one_page.next_cursor, None, "a page that reaches the end has no cursor");
         assert_eq!(one_page.events, {
             let mut e = tl.events.clone();
-            e.sort_by(|a, b| (b.occurred_at, b.id).cmp(&(a.occurred_at, a.id)));
+            e.sort_by_key(|e| std::cmp::Reverse((e.occurred_at, e.id)));
             e
         }, "events come back as recorded");
         let empty = t.store.feed(Uuid::now_v7(), &FeedQuery::new(Feed::Org, 10)).await.unwrap();
