@@ -31,6 +31,7 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
     let queue = connect_queue(&config, &db).await?;
     let mail = MailDeps::from_config(&config).await?;
     let files = FileDeps::from_config(&config).await?;
+    let events = platform::events::event_store_from_config(&config, &db).await?;
     let metrics = match args.metrics_addr {
         Some(addr) => Some(
             api::RunningApp::start_metrics(addr)
@@ -48,6 +49,7 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
             relay: true,
             mail,
             files,
+            events,
             scheduler_tick: None,
         },
     );
@@ -69,9 +71,18 @@ pub async fn start_embedded(
     let scheduler_tick = Some(config.scheduler_tick);
     let mail = MailDeps::from_config(config).await?;
     let files = FileDeps::from_config(config).await?;
+    let events = platform::events::event_store_from_config(config, db).await?;
     Ok(Workers::start(
         db,
         queue,
-        WorkersConfig { pools: Pool::ALL.to_vec(), concurrency: None, relay: true, mail, files, scheduler_tick },
+        WorkersConfig {
+            pools: Pool::ALL.to_vec(),
+            concurrency: None,
+            relay: true,
+            mail,
+            files,
+            events,
+            scheduler_tick,
+        },
     ))
 }

@@ -4,10 +4,12 @@
 //!
 //! Covered: every pool's queue and dead-letter queue (with the redrive policy and the pool's visibility timeout,
 //! see [`SqsQueue::bootstrap`]), the SES email identity of `mail_from`, and, when `storage = s3`, the bucket with
-//! default SSE-S3 encryption and public access blocked (see [`S3Storage::bootstrap`]).
+//! default SSE-S3 encryption and public access blocked (see [`S3Storage::bootstrap`]), and, when `events =
+//! dynamodb`, the event table with its three GSIs and TTL on `expires_at` (see [`DynamoEventStore::bootstrap`]).
 use aws_sdk_sesv2::error::ProvideErrorMetadata;
 
-use crate::config::StorageKind;
+use crate::config::{EventsKind, StorageKind};
+use crate::events::{DynamoEventStore, EventStoreError};
 use crate::jobs::{QueueError, SqsQueue};
 use crate::storage::{S3Storage, StorageError};
 use crate::Config;
@@ -15,7 +17,7 @@ use crate::Config;
 /// One resource and whether this run created it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Provisioned {
-    /// What it is: `sqs queue`, `ses identity` or `s3 bucket`.
+    /// What it is: `sqs queue`, `ses identity`, `s3 bucket` or `dynamodb table`.
     pub kind: &'static str,
     pub name: String,
     pub created: bool,
@@ -33,6 +35,12 @@ pub enum BootstrapError {
         bucket: String,
         #[source]
         source: StorageError,
+    },
+    #[error("DynamoDB table `{table}`: {source}")]
+    Table {
+        table: String,
+        #[source]
+        source: EventStoreError,
     },
 }
 
@@ -88,6 +96,15 @@ pub async fn bootstrap(config: &Config) -> Result<Vec<Provisioned>, BootstrapErr
             .await
             .map_err(|source| BootstrapError::Bucket { bucket: bucket.clone(), source })?;
         done.push(Provisioned { kind: "s3 bucket", name: bucket.clone(), created });
+    }
+    if config.events == EventsKind::DynamoDb {
+        let table = &config.dynamodb_table;
+        let ttl = chrono::Duration::days(i64::from(config.event_ttl_days));
+        let created = DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, ttl)
+            .bootstrap()
+            .await
+            .map_err(|source| BootstrapError::Table { table: table.clone(), source })?;
+        done.push(Provisioned { kind: "dynamodb table", name: table.clone(), created });
     }
     Ok(done)
 }

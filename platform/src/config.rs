@@ -25,6 +25,7 @@ struct RawConfig {
     ses_configuration_set: Option<String>,
     events: String,
     dynamodb_table: String,
+    event_ttl_days: u32,
     bus: String,
     aws_region: String,
     aws_endpoint_url: Option<String>,
@@ -63,6 +64,7 @@ impl Default for RawConfig {
             ses_configuration_set: None,
             events: "database".into(),
             dynamodb_table: "taskforge-events".into(),
+            event_ttl_days: 400,
             bus: "memory".into(),
             aws_region: "us-east-1".into(),
             aws_endpoint_url: None,
@@ -147,6 +149,8 @@ pub struct Config {
     pub ses_configuration_set: Option<String>,
     pub events: EventsKind,
     pub dynamodb_table: String,
+    /// Days raw activity events are kept (DynamoDB TTL, `expires_at` in the database); counters are kept.
+    pub event_ttl_days: u32,
     /// `None` for the in-process bus, else the Redis URL.
     pub bus_redis_url: Option<String>,
     /// Region of every AWS client (SQS, SES, S3, DynamoDB).
@@ -255,6 +259,12 @@ impl Config {
         let ses_configuration_set = raw.ses_configuration_set.filter(|s| !s.trim().is_empty());
         let events =
             one_of("events", &raw.events, &[("database", EventsKind::Database), ("dynamodb", EventsKind::DynamoDb)])?;
+        if raw.dynamodb_table.trim().is_empty() {
+            return Err(invalid("dynamodb_table", "", "must name a table"));
+        }
+        if !(1..=36_500).contains(&raw.event_ttl_days) {
+            return Err(invalid("event_ttl_days", raw.event_ttl_days.to_string(), "must be between 1 and 36500"));
+        }
         let bus_redis_url = match raw.bus.as_str() {
             "memory" => None,
             url if url.starts_with("redis://") || url.starts_with("rediss://") => Some(url.to_owned()),
@@ -342,6 +352,7 @@ impl Config {
             ses_configuration_set,
             events,
             dynamodb_table: raw.dynamodb_table,
+            event_ttl_days: raw.event_ttl_days,
             bus_redis_url,
             aws_region: raw.aws_region,
             aws_endpoint_url: aws_endpoint_url.map(|u| u.trim_end_matches('/').to_owned()),

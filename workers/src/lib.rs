@@ -5,6 +5,7 @@
 //! relay and the queue gauges: `taskforge worker --pool NAME` starts one pool, `taskforge serve` all of them.
 //! This crate depends on `platform` and `entities`, never on `api`.
 pub mod access;
+pub mod activity_sink;
 pub mod attachments;
 pub mod daily_digests;
 pub mod handler;
@@ -22,6 +23,7 @@ pub mod scheduler;
 use std::sync::Arc;
 use std::time::Duration;
 
+use platform::events::EventStore;
 use platform::jobs::{Clock, Pool, Queue};
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
@@ -40,8 +42,15 @@ pub use runtime::{DrainReport, Runtime, RuntimeOptions};
 pub use scheduler::Scheduler;
 
 /// The handlers of every job type, wired to their dependencies.
-pub fn registry(db: &DatabaseConnection, queue: Arc<dyn Queue>, mail: &MailDeps, files: &FileDeps) -> Registry {
-    let sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(LogSink), Arc::new(NotificationSink)];
+pub fn registry(
+    db: &DatabaseConnection,
+    queue: Arc<dyn Queue>,
+    mail: &MailDeps,
+    files: &FileDeps,
+    events: &Arc<dyn EventStore>,
+) -> Registry {
+    let sinks: Vec<Arc<dyn EventSink>> =
+        vec![Arc::new(LogSink), Arc::new(NotificationSink), Arc::new(activity_sink::ActivitySink::new(events.clone()))];
     Registry::new()
         .register("noop", noop::NoopHandler::from_env(db))
         .register("publish_event", PublishEventHandler::new(db.clone(), queue.clone(), sinks))
@@ -96,6 +105,8 @@ pub struct WorkersConfig {
     pub mail: MailDeps,
     /// Storage and scanner of the attachment jobs.
     pub files: FileDeps,
+    /// The activity log that published events are recorded in.
+    pub events: Arc<dyn EventStore>,
     /// Also enqueue a scheduler tick this often (`serve`; in AWS an EventBridge schedule does it).
     pub scheduler_tick: Option<Duration>,
 }
@@ -110,7 +121,7 @@ impl Workers {
     /// Starts the configured pools on `queue`, with the handlers of [`registry`].
     pub fn start(db: &DatabaseConnection, queue: Arc<dyn Queue>, config: WorkersConfig) -> Workers {
         let (stop, shutdown) = watch::channel(false);
-        let registry = Arc::new(registry(db, queue.clone(), &config.mail, &config.files));
+        let registry = Arc::new(registry(db, queue.clone(), &config.mail, &config.files, &config.events));
         let mut tasks = JoinSet::new();
         for pool in config.pools {
             let mut options = RuntimeOptions::for_pool(pool);

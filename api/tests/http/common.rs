@@ -279,6 +279,7 @@ impl TestApp {
             relay: true,
             mail: workers::MailDeps::from_config(&self.config).await.expect("the test mail setup"),
             files: workers::FileDeps::from_config(&self.config).await.expect("the test storage setup"),
+            events: platform::events::event_store_from_config(&self.config, &self.db).await.expect("the event store"),
             scheduler_tick: None,
         };
         self.workers = Some(workers::Workers::start(&self.db, queue, config));

@@ -1,5 +1,7 @@
 //! One module per table. Tenant tables carry `org_id` and implement [`crate::TenantEntity`].
 pub mod account_tokens;
+pub mod activity_counters;
+pub mod activity_events;
 pub mod api_tokens;
 pub mod attachments;
 pub mod comments;
@@ -50,5 +52,7 @@ tenant!(
     watchers,
     outbox,
     reminders,
-    attachments
+    attachments,
+    activity_events,
+    activity_counters
 );

@@ -317,6 +317,7 @@ every_queue! {
             relay: true,
             mail: test_mail_deps(),
             files: test_file_deps(),
+            events: test_event_store(&t),
             scheduler_tick: None,
         });
         eventually(WAIT, "both events to be processed", || async {
@@ -355,4 +356,9 @@ fn test_file_deps() -> workers::FileDeps {
         scanner: std::sync::Arc::new(platform::scanner::BuiltinScanner::new(Default::default())),
         thumbnail_sizes: vec![64, 256, 1024],
     }
+}
+
+/// The activity log in the test's own database.
+fn test_event_store(t: &TestDb) -> Arc<dyn platform::events::EventStore> {
+    Arc::new(platform::events::DbEventStore::new(t.db.clone(), chrono::Duration::days(400)))
 }
