@@ -95,7 +95,8 @@ async fn serve(config: Config, demo: bool, embedded: bool) -> anyhow::Result<()>
     let queue = platform::jobs::connect_queue(&config, &db).await?;
     let workers = if embedded { Some(worker_cli::start_embedded(&config, &db, queue.clone()).await?) } else { None };
     let storage = platform::storage::storage_from_config(&config).await?;
-    let state = api::AppState::new(db, config)?.with_queue(queue).with_storage(storage);
+    let events = platform::events::event_store_from_config(&config, &db).await?;
+    let state = api::AppState::new(db, config)?.with_queue(queue).with_storage(storage).with_events(events);
     if demo {
         let login = demo::seed(&state).await.context("seeding the demo data")?;
         println!("Demo data ready. Sign in as {} with password {}", login.email, login.password);

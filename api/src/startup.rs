@@ -14,6 +14,7 @@ use poem_openapi::OpenApiService;
 use tokio::sync::oneshot;
 
 use crate::auth::middleware::authenticate;
+use crate::http::activity_api::ActivityApi;
 use crate::http::attachments_api::AttachmentsApi;
 use crate::http::auth_api::AuthApi;
 use crate::http::blobs::{get_blob, put_blob};
@@ -27,10 +28,10 @@ use crate::http::tasks_api::TasksApi;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-type Apis = (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi, AttachmentsApi);
+type Apis = (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi, AttachmentsApi, ActivityApi);
 
 fn apis() -> Apis {
-    (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi, AttachmentsApi)
+    (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi, AttachmentsApi, ActivityApi)
 }
 
 fn service() -> OpenApiService<Apis, ()> {

@@ -1,6 +1,7 @@
 //! Shared state of one API process, handed to every handler through poem's `Data`.
 use std::sync::Arc;
 
+use platform::events::{DbEventStore, EventStore};
 use platform::jobs::{DbQueue, Queue};
 use platform::secret_key::{SecretKey, SecretKeyError};
 use platform::storage::{LocalStorage, Storage};
@@ -22,6 +23,8 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     /// `Some` when storage is local: the blob endpoint serves its URLs.
     pub blobs: Option<LocalStorage>,
+    /// The activity log the feeds read.
+    pub events: Arc<dyn EventStore>,
 }
 
 impl AppState {
@@ -37,7 +40,9 @@ impl AppState {
             secret.clone(),
         );
         let storage: Arc<dyn Storage> = Arc::new(blobs.clone());
-        Ok(AppState { db, config: Arc::new(config), limiters, queue, secret, storage, blobs: Some(blobs) })
+        let ttl = chrono::Duration::days(i64::from(config.event_ttl_days));
+        let events: Arc<dyn EventStore> = Arc::new(DbEventStore::new(db.clone(), ttl));
+        Ok(AppState { db, config: Arc::new(config), limiters, queue, secret, storage, blobs: Some(blobs), events })
     }
 
     /// Uses `storage` (from `platform::storage::storage_from_config`); the blob endpoint serves only while the
@@ -47,6 +52,12 @@ impl AppState {
             self.blobs = None;
         }
         self.storage = storage;
+        self
+    }
+
+    /// Uses `events` (from `platform::events::event_store_from_config`).
+    pub fn with_events(mut self, events: Arc<dyn EventStore>) -> AppState {
+        self.events = events;
         self
     }
 

@@ -1,4 +1,5 @@
 //! The HTTP surface: one `#[OpenApi]` struct per area, the middleware, and small shared DTO helpers.
+pub mod activity_api;
 pub mod attachments_api;
 pub mod auth_api;
 pub mod blobs;
@@ -26,4 +27,6 @@ pub enum ApiTags {
     Tasks,
     /// My in-app notifications and where each kind is delivered.
     Notifications,
+    /// What happened: the org's, a project's, a task's and a member's activity, and exports.
+    Activity,
 }

@@ -4,6 +4,7 @@
 mod common;
 
 mod account_mail;
+mod activity;
 mod attachments;
 mod attachments_s3;
 mod auth;
