@@ -11,6 +11,7 @@ mod m20261125_000020_notifications;
 mod m20261125_000021_account_tokens;
 mod m20261125_000030_reminders;
 mod m20261125_000040_attachments;
+mod m20261125_000060_reports;
 
 /// Runs the project's migrations in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000021_account_tokens::Migration),
             Box::new(m20261125_000030_reminders::Migration),
             Box::new(m20261125_000040_attachments::Migration),
+            Box::new(m20261125_000060_reports::Migration),
         ]
     }
 }

@@ -17,6 +17,7 @@ pub mod processed_jobs;
 pub mod project_members;
 pub mod projects;
 pub mod reminders;
+pub mod reports;
 pub mod sessions;
 pub mod statuses;
 pub mod task_assignees;
@@ -50,5 +51,6 @@ tenant!(
     watchers,
     outbox,
     reminders,
-    attachments
+    attachments,
+    reports
 );
