@@ -12,5 +12,6 @@ pub mod outbox;
 pub mod project_access;
 pub mod projects;
 pub mod reminders;
+pub mod reports;
 pub mod task_query;
 pub mod tasks;

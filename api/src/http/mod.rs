@@ -9,6 +9,7 @@ pub mod observe;
 pub mod orgs_api;
 pub mod projects_api;
 pub mod reminders_api;
+pub mod reports_api;
 pub mod request_id;
 pub mod tasks_api;
 pub mod types;
@@ -26,4 +27,6 @@ pub enum ApiTags {
     Tasks,
     /// My in-app notifications and where each kind is delivered.
     Notifications,
+    /// Project summaries, team activity and overdue tasks as CSV or XLSX files, built in the background.
+    Reports,
 }
