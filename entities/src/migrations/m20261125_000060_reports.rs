@@ -1,4 +1,4 @@
-//! Reports: the files members ask for, built by the `reports` pool.
+//! Reports: the files members ask for, built by the `reports` pool, and their weekly schedules.
 use super::columns::{index, table, Cols};
 use sea_orm_migration::prelude::*;
 
@@ -37,10 +37,37 @@ impl MigrationTrait for Migration {
             )
             .await?;
         // "My reports, newest first": ids are UUIDv7, so the key orders by creation.
-        manager.create_index(index("reports", "ix_reports_requester", &["org_id", "requested_by", "id"], false)).await
+        manager
+            .create_index(index("reports", "ix_reports_requester", &["org_id", "requested_by", "id"], false))
+            .await?;
+        manager
+            .create_table(
+                table("report_schedules")
+                    .col(c.pk("id"))
+                    .col(c.uuid("org_id"))
+                    .col(c.uuid_null("project_id"))
+                    .col(c.string("kind", 32))
+                    .col(c.string("format", 8))
+                    .col(ColumnDef::new(Alias::new("weekday")).small_integer().not_null())
+                    .col(ColumnDef::new(Alias::new("hour")).small_integer().not_null())
+                    .col(c.uuid("created_by"))
+                    .col(c.string_null("last_run_on", 10))
+                    .col(c.time("created_at"))
+                    .col(c.time("updated_at"))
+                    .to_owned(),
+            )
+            .await?;
+        // The scheduler's look-up across orgs: the schedules of this weekday up to this hour.
+        manager.create_index(index("report_schedules", "ix_report_schedules_due", &["weekday", "hour"], false)).await?;
+        manager
+            .create_index(index("report_schedules", "ix_report_schedules_owner", &["org_id", "created_by"], false))
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Alias::new("reports")).if_exists().to_owned()).await
+        for t in ["report_schedules", "reports"] {
+            manager.drop_table(Table::drop().table(Alias::new(t)).if_exists().to_owned()).await?;
+        }
+        Ok(())
     }
 }

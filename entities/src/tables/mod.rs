@@ -17,6 +17,7 @@ pub mod processed_jobs;
 pub mod project_members;
 pub mod projects;
 pub mod reminders;
+pub mod report_schedules;
 pub mod reports;
 pub mod sessions;
 pub mod statuses;
@@ -52,5 +53,6 @@ tenant!(
     outbox,
     reminders,
     attachments,
-    reports
+    reports,
+    report_schedules
 );

@@ -156,6 +156,38 @@ impl FromStr for ReportFormat {
     }
 }
 
+/// A new `pending` report, as the API writes it on request and the scheduler for a weekly schedule.
+pub fn pending(
+    org_id: Uuid,
+    project_id: Option<Uuid>,
+    requested_by: Uuid,
+    kind: ReportKind,
+    format: ReportFormat,
+    period: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+) -> ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    let id = crate::new_id();
+    let now = crate::now();
+    ActiveModel {
+        id: Set(id),
+        org_id: Set(org_id),
+        project_id: Set(project_id),
+        requested_by: Set(requested_by),
+        kind: Set(kind.name().into()),
+        format: Set(format.name().into()),
+        period_from: Set(period.map(|(from, _)| from.to_string())),
+        period_to: Set(period.map(|(_, to)| to.to_string())),
+        state: Set(state::PENDING.into()),
+        storage_key: Set(storage_key(org_id, id, format)),
+        size: Set(None),
+        row_count: Set(None),
+        error: Set(None),
+        expires_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
 /// Where the file of report `id` of `org_id` is stored.
 pub fn storage_key(org_id: Uuid, id: Uuid, format: ReportFormat) -> String {
     format!("reports/{org_id}/{id}.{}", format.name())

@@ -11,6 +11,7 @@
 //! thousands of tasks is a few megabytes.
 mod content;
 pub mod csv_file;
+pub mod schedules;
 mod sheet;
 pub mod xlsx_file;
 
