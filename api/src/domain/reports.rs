@@ -13,7 +13,7 @@ use entities::{Permission, Scope};
 use platform::jobs::{Envelope, Job, Queue};
 use platform::storage::{GetSpec, PresignedRequest, Storage};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -60,7 +60,7 @@ fn period(input: &NewReport, today: NaiveDate) -> Result<(Option<NaiveDate>, Opt
 }
 
 /// Fails unless the actor may read reports about `project_id` (or about the whole org when `None`).
-async fn may_report_on(db: &impl ConnectionTrait, scope: &Scope, project_id: Option<Uuid>) -> Result<(), AppError> {
+pub async fn may_report_on(db: &impl ConnectionTrait, scope: &Scope, project_id: Option<Uuid>) -> Result<(), AppError> {
     match project_id {
         Some(id) => visible_project(db, scope, id).await.map(|_| ()),
         None => require(scope, Permission::AdministerProjects),
@@ -75,29 +75,12 @@ pub async fn create(
     input: NewReport,
 ) -> Result<reports::Model, AppError> {
     may_report_on(db, scope, input.project_id).await?;
-    let now = entities::now();
-    let (from, to) = period(&input, now.date_naive())?;
-    let id = entities::new_id();
-    let report = reports::ActiveModel {
-        id: Set(id),
-        org_id: Set(scope.org_id()),
-        project_id: Set(input.project_id),
-        requested_by: Set(scope.user_id()),
-        kind: Set(input.kind.name().into()),
-        format: Set(input.format.name().into()),
-        period_from: Set(from.map(|d| d.to_string())),
-        period_to: Set(to.map(|d| d.to_string())),
-        state: Set(state::PENDING.into()),
-        storage_key: Set(reports::storage_key(scope.org_id(), id, input.format)),
-        size: Set(None),
-        row_count: Set(None),
-        error: Set(None),
-        expires_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await?;
+    let (from, to) = period(&input, entities::now().date_naive())?;
+    let period = from.zip(to);
+    let report = reports::pending(scope.org_id(), input.project_id, scope.user_id(), input.kind, input.format, period)
+        .insert(db)
+        .await?;
+    let id = report.id;
     let job = Envelope::new(Job::BuildReport { report_id: id }, Some(scope.org_id()));
     if let Err(e) = queue.enqueue(&[job], Duration::ZERO).await {
         tracing::warn!(error = %e, report_id = %id, "could not enqueue a report build");

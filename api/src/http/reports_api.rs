@@ -1,5 +1,6 @@
 //! `/orgs/{org_id}/reports*`: asking for a report, following it while it is built, and downloading its file.
 use chrono::{DateTime, NaiveDate, Utc};
+use entities::tables::report_schedules as schedule_rows;
 use entities::tables::reports::{self as report_rows, ReportFormat, ReportKind};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -12,6 +13,7 @@ use super::types::{Created, NoContent};
 use super::ApiTags;
 use crate::auth::schemes::Auth;
 use crate::domain::access::scope;
+use crate::domain::report_schedules::{self, NewSchedule};
 use crate::domain::reports::{self, NewReport};
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -124,6 +126,56 @@ pub struct NewReportInput {
     pub to: Option<NaiveDate>,
 }
 
+/// A weekly report: every `weekday` at `hour` (UTC) a report of the seven days before is built for its creator.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ReportSchedule {
+    pub id: Uuid,
+    /// Absent for a schedule on the whole organisation.
+    pub project_id: Option<Uuid>,
+    /// `project_summary`, `team_activity` or `overdue`.
+    pub kind: String,
+    /// `csv` or `xlsx`.
+    pub format: String,
+    /// 0 = Monday … 6 = Sunday.
+    pub weekday: i32,
+    /// 0 … 23, UTC.
+    pub hour: i32,
+    pub created_by: Uuid,
+    /// The UTC day it last ran.
+    pub last_run_on: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<schedule_rows::Model> for ReportSchedule {
+    fn from(s: schedule_rows::Model) -> Self {
+        ReportSchedule {
+            id: s.id,
+            project_id: s.project_id,
+            kind: s.kind,
+            format: s.format,
+            weekday: s.weekday.into(),
+            hour: s.hour.into(),
+            created_by: s.created_by,
+            last_run_on: s.last_run_on.and_then(|d| d.parse().ok()),
+            created_at: s.created_at,
+        }
+    }
+}
+
+/// A weekly report to set up.
+#[derive(Debug, Object)]
+pub struct NewReportScheduleInput {
+    pub kind: ReportKindName,
+    pub format: ReportFormatName,
+    /// The project to report on; without it the reports cover the whole organisation (admins only).
+    pub project_id: Option<Uuid>,
+    /// 0 = Monday … 6 = Sunday.
+    pub weekday: i32,
+    /// 0 … 23, UTC.
+    pub hour: i32,
+}
+
 pub struct ReportsApi;
 
 #[OpenApi(tag = "ApiTags::Reports")]
@@ -186,6 +238,57 @@ impl ReportsApi {
     ) -> Result<Json<SignedRequest>, ApiError> {
         let s = scope(&state.db, auth.actor(), org_id.0).await?;
         Ok(Json(reports::download(&state.db, state.storage.as_ref(), &s, report_id.0).await?.into()))
+    }
+
+    /// Set up a weekly report for me
+    #[oai(path = "/orgs/:org_id/report-schedules", method = "post", operation_id = "createReportSchedule")]
+    async fn create_schedule(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        body: Json<NewReportScheduleInput>,
+    ) -> Result<Created<ReportSchedule>, ApiError> {
+        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let b = body.0;
+        let input = NewSchedule {
+            kind: b.kind.into(),
+            format: b.format.into(),
+            project_id: b.project_id,
+            weekday: b.weekday,
+            hour: b.hour,
+        };
+        Ok(Created::Created(Json(report_schedules::create(&state.db, &s, input).await?.into())))
+    }
+
+    /// My weekly reports in this organisation
+    #[oai(path = "/orgs/:org_id/report-schedules", method = "get", operation_id = "listReportSchedules")]
+    async fn list_schedules(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+    ) -> Result<Json<Vec<ReportSchedule>>, ApiError> {
+        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        Ok(Json(report_schedules::list(&state.db, &s).await?.into_iter().map(ReportSchedule::from).collect()))
+    }
+
+    /// Stop one of my weekly reports (the reports it made stay)
+    #[oai(
+        path = "/orgs/:org_id/report-schedules/:schedule_id",
+        method = "delete",
+        operation_id = "deleteReportSchedule"
+    )]
+    async fn delete_schedule(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        schedule_id: Path<Uuid>,
+    ) -> Result<NoContent, ApiError> {
+        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        report_schedules::delete(&state.db, &s, schedule_id.0).await?;
+        Ok(NoContent::Done)
     }
 
     /// Delete one of my reports and its file

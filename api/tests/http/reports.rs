@@ -398,4 +398,53 @@ both_backends! {
         assert_eq!(app.get(&format!("/orgs/{org}/reports/{id}"), ann).await.expect(200)["expired"], true);
         app.get(&format!("/orgs/{org}/reports/{id}/download"), ann).await.expect_problem(410, "report_expired");
     }
+
+    async fn a_weekly_schedule_asks_for_its_report_once_on_its_day(app: TestApp) {
+        let app = app.with_workers().await;
+        let team = app.team().await;
+        let (org, ann, bob) = (team.org, &team.ann, &team.bob);
+        app.task(org, team.web, bob, json!({"title": "Late", "due_at": ago(2)})).await.expect(201);
+        let path = format!("/orgs/{org}/report-schedules");
+        let bad = app.post(&path, bob, json!({"kind": "overdue", "format": "csv", "project_id": team.web, "weekday": 7, "hour": 24})).await;
+        bad.expect_problem(422, "validation_failed");
+        assert_eq!(bad.bad_fields(), ["weekday", "hour"]);
+        app.post(&path, bob, json!({"kind": "overdue", "format": "csv", "weekday": 0, "hour": 9})).await
+            .expect_problem(403, "insufficient_role");
+        // Mondays at 09:00 UTC: the overdue tasks of WEB, and the team's activity of the week before.
+        let overdue = app.post(&path, bob, json!({"kind": "overdue", "format": "csv", "project_id": team.web, "weekday": 0, "hour": 9})).await;
+        overdue.expect(201);
+        app.post(&path, bob, json!({"kind": "team_activity", "format": "xlsx", "project_id": team.web, "weekday": 0, "hour": 9})).await.expect(201);
+        assert_eq!(app.get(&path, bob).await.expect(200).as_array().unwrap().len(), 2);
+        assert_eq!(app.get(&path, ann).await.expect(200).as_array().unwrap().len(), 0, "schedules are their creator's");
+
+        let queue = platform::jobs::connect_queue(&app.config, &app.db).await.unwrap();
+        let scheduler = workers::Scheduler::new(app.db.clone(), queue);
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // 2026-11-23 is a Monday.
+        assert_eq!(scheduler.tick(at("2026-11-23T08:59:00Z")).await.unwrap().reports_started, 0, "not yet 09:00");
+        assert_eq!(scheduler.tick(at("2026-11-23T09:00:30Z")).await.unwrap().reports_started, 2);
+        assert_eq!(scheduler.tick(at("2026-11-23T09:01:00Z")).await.unwrap().reports_started, 0, "once a day");
+        assert_eq!(scheduler.tick(at("2026-11-24T09:30:00Z")).await.unwrap().reports_started, 0, "only on Mondays");
+        let list = app.get(&format!("/orgs/{org}/reports"), bob).await;
+        let reports = list.expect(200).as_array().unwrap().clone();
+        assert_eq!(reports.len(), 2);
+        let activity = reports.iter().find(|r| r["kind"] == "team_activity").unwrap();
+        assert_eq!((activity["period_from"].as_str(), activity["period_to"].as_str()), (Some("2026-11-16"), Some("2026-11-22")));
+        // They are built like any other report, for the schedule's creator.
+        let scheduled_overdue = reports.iter().find(|r| r["kind"] == "overdue").unwrap();
+        let id = scheduled_overdue["id"].as_str().unwrap();
+        let ready = eventually(Duration::from_secs(30), "the scheduled report to be built", || async {
+            let r = app.get(&format!("/orgs/{org}/reports/{id}"), bob).await.expect(200).clone();
+            (r["state"] == "ready").then_some(r)
+        }).await;
+        let (_, bytes) = fetch(&app, bob, org, &ready).await;
+        assert_eq!(csv_rows(&bytes)[1][1], "Late");
+        // A week later it runs again.
+        assert_eq!(scheduler.tick(at("2026-11-30T23:00:00Z")).await.unwrap().reports_started, 2);
+
+        let schedule_id = overdue.body["id"].as_str().unwrap();
+        app.delete(&format!("{path}/{schedule_id}"), ann).await.expect_problem(404, "report_schedule_not_found");
+        app.delete(&format!("{path}/{schedule_id}"), bob).await.expect(204);
+        assert_eq!(app.get(&path, bob).await.expect(200).as_array().unwrap().len(), 1);
+    }
 }
