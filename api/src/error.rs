@@ -37,6 +37,9 @@ pub enum AppError {
     /// Input that could not be understood at all.
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
+    /// The thing existed but is no longer available (an expired report).
+    #[error("{detail}")]
+    Gone { code: &'static str, detail: String },
     /// The thing to store is larger than its limit.
     #[error("{detail}")]
     TooLarge { code: &'static str, detail: String },

@@ -99,6 +99,7 @@ impl ApiError {
             AppError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Gone { .. } => StatusCode::GONE,
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -134,6 +135,7 @@ impl ApiError {
             }
             AppError::BadRequest { code, detail } => Problem::new(status, code, detail.clone()),
             AppError::TooLarge { code, detail } => Problem::new(status, code, detail.clone()),
+            AppError::Gone { code, detail } => Problem::new(status, code, detail.clone()),
             AppError::RateLimited { retry_after_secs } => {
                 Problem::new(status, "rate_limited", format!("too many requests; retry in {retry_after_secs} s"))
             }
@@ -175,6 +177,7 @@ const ERROR_STATUSES: &[(u16, &str)] = &[
     (403, "The actor may not do this."),
     (404, "Not found, or not visible to the actor."),
     (409, "Conflicts with the current state."),
+    (410, "No longer available (expired)."),
     (412, "The If-Match version is stale."),
     (413, "The request body is too large."),
     (415, "The body must be `application/json`."),

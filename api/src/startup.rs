@@ -24,14 +24,16 @@ use crate::http::observe::observe;
 use crate::http::orgs_api::OrgsApi;
 use crate::http::projects_api::ProjectsApi;
 use crate::http::reminders_api::RemindersApi;
+use crate::http::reports_api::ReportsApi;
 use crate::http::tasks_api::TasksApi;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-type Apis = (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi, AttachmentsApi, ActivityApi);
+type Apis =
+    (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi, AttachmentsApi, ActivityApi, ReportsApi);
 
 fn apis() -> Apis {
-    (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi, AttachmentsApi, ActivityApi)
+    (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi, AttachmentsApi, ActivityApi, ReportsApi)
 }
 
 fn service() -> OpenApiService<Apis, ()> {

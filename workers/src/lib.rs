@@ -17,6 +17,7 @@ pub mod notifications;
 pub mod outbox_relay;
 pub mod publish_event;
 pub mod reminders;
+pub mod reports;
 pub mod runtime;
 pub mod scheduler;
 
@@ -57,6 +58,7 @@ pub fn registry(
         .register("scan_upload", attachments::ScanUploadHandler::new(files.clone(), queue.clone()))
         .register("scan_result", attachments::ScanResultHandler::new(db.clone(), queue.clone(), files.clone()))
         .register("thumbnails", attachments::ThumbnailsHandler::new(db.clone(), files.clone()))
+        .register("build_report", reports::BuildReportHandler::new(db.clone(), queue.clone(), files.clone()))
         .register("scheduler_tick", Scheduler::new(db.clone(), queue))
         .register("notify", NotifyHandler::new(db.clone(), mail.clone()))
         .register("account_mail", AccountMailHandler::new(db.clone(), mail.clone()))

@@ -1,5 +1,6 @@
-//! The scheduler tick: `Job::SchedulerTick { at }` fires the reminders due at `at` ([`crate::reminders`]) and
-//! claims the daily digests due by then ([`crate::daily_digests`]).
+//! The scheduler tick: `Job::SchedulerTick { at }` fires the reminders due at `at` ([`crate::reminders`]), claims
+//! the daily digests due by then ([`crate::daily_digests`]) and starts the weekly reports due
+//! ([`crate::reports::schedules`]).
 //!
 //! Ticks come from [`run_timer`] inside `taskforge serve`, and in AWS from an EventBridge schedule that sends the
 //! same message to the `scheduler` queue (docs/operations.md). Any number of ticks may run at once, on any number
@@ -33,6 +34,8 @@ pub struct TickReport {
     pub reminders_fired: usize,
     /// Digest jobs this tick enqueued.
     pub digests_enqueued: usize,
+    /// Scheduled reports this tick asked for.
+    pub reports_started: usize,
 }
 
 /// Handles `scheduler_tick` jobs.
@@ -66,10 +69,12 @@ impl Scheduler {
             }
         }
         report.digests_enqueued = daily_digests::enqueue_due(&self.db, &*self.queue, at).await?;
+        report.reports_started = crate::reports::schedules::enqueue_due(&self.db, &*self.queue, at).await?;
         if report != TickReport::default() {
             tracing::info!(
                 reminders_fired = report.reminders_fired,
                 digests_enqueued = report.digests_enqueued,
+                reports_started = report.reports_started,
                 "scheduler tick"
             );
         }

@@ -13,5 +13,7 @@ pub mod outbox;
 pub mod project_access;
 pub mod projects;
 pub mod reminders;
+pub mod report_schedules;
+pub mod reports;
 pub mod task_query;
 pub mod tasks;

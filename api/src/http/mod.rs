@@ -10,6 +10,7 @@ pub mod observe;
 pub mod orgs_api;
 pub mod projects_api;
 pub mod reminders_api;
+pub mod reports_api;
 pub mod request_id;
 pub mod tasks_api;
 pub mod types;
@@ -29,4 +30,6 @@ pub enum ApiTags {
     Notifications,
     /// What happened: the org's, a project's, a task's and a member's activity, and exports.
     Activity,
+    /// Project summaries, team activity and overdue tasks as CSV or XLSX files, built in the background.
+    Reports,
 }

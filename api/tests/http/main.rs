@@ -13,5 +13,6 @@ mod notifications;
 mod orgs;
 mod projects;
 mod reminders;
+mod reports;
 mod surface;
 mod tasks;

@@ -12,6 +12,7 @@ mod m20261125_000021_account_tokens;
 mod m20261125_000030_reminders;
 mod m20261125_000040_attachments;
 mod m20261125_000050_activity;
+mod m20261125_000060_reports;
 
 /// Runs the project's migrations in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000030_reminders::Migration),
             Box::new(m20261125_000040_attachments::Migration),
             Box::new(m20261125_000050_activity::Migration),
+            Box::new(m20261125_000060_reports::Migration),
         ]
     }
 }

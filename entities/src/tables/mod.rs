@@ -19,6 +19,8 @@ pub mod processed_jobs;
 pub mod project_members;
 pub mod projects;
 pub mod reminders;
+pub mod report_schedules;
+pub mod reports;
 pub mod sessions;
 pub mod statuses;
 pub mod task_assignees;
@@ -54,5 +56,7 @@ tenant!(
     reminders,
     attachments,
     activity_events,
-    activity_counters
+    activity_counters,
+    reports,
+    report_schedules
 );

@@ -71,11 +71,13 @@ pub enum Job {
     ScanResult(ScanReport),
     /// Renders the thumbnails of a clean image attachment.
     Thumbnails { attachment_id: Uuid },
+    /// Builds the file of a pending report (`reports` row id) and tells its requester it is ready.
+    BuildReport { report_id: Uuid },
 }
 
 impl Job {
     /// Every job type name, as it appears in `type` on the wire.
-    pub const TYPES: [&'static str; 11] = [
+    pub const TYPES: [&'static str; 12] = [
         "noop",
         "publish_event",
         "notify",
@@ -87,6 +89,7 @@ impl Job {
         "scan_upload",
         lambdas::report::JOB_TYPE,
         "thumbnails",
+        "build_report",
     ];
 
     /// The wire name of this job's type.
@@ -103,6 +106,7 @@ impl Job {
             Job::ScanUpload { .. } => "scan_upload",
             Job::ScanResult(_) => lambdas::report::JOB_TYPE,
             Job::Thumbnails { .. } => "thumbnails",
+            Job::BuildReport { .. } => "build_report",
         }
     }
 
@@ -116,6 +120,7 @@ impl Job {
             Job::OverdueDigest { .. } | Job::NotificationDigest { .. } => Pool::Notifications,
             Job::ScanUpload { .. } | Job::ScanResult(_) => Pool::Scans,
             Job::Thumbnails { .. } => Pool::Images,
+            Job::BuildReport { .. } => Pool::Reports,
         }
     }
 }
@@ -142,6 +147,7 @@ mod wire {
         ScanUpload { key: String },
         ScanResult(ScanReport),
         Thumbnails { attachment_id: Uuid },
+        BuildReport { report_id: Uuid },
     }
 
     impl From<&Job> for JobV1 {
@@ -158,6 +164,7 @@ mod wire {
                 Job::ScanUpload { key } => JobV1::ScanUpload { key },
                 Job::ScanResult(report) => JobV1::ScanResult(report),
                 Job::Thumbnails { attachment_id } => JobV1::Thumbnails { attachment_id },
+                Job::BuildReport { report_id } => JobV1::BuildReport { report_id },
             }
         }
     }
@@ -176,6 +183,7 @@ mod wire {
                 JobV1::ScanUpload { key } => Job::ScanUpload { key },
                 JobV1::ScanResult(report) => Job::ScanResult(report),
                 JobV1::Thumbnails { attachment_id } => Job::Thumbnails { attachment_id },
+                JobV1::BuildReport { report_id } => Job::BuildReport { report_id },
             }
         }
     }
@@ -365,6 +373,17 @@ mod tests {
         let value = serde_json::to_value(&digest).unwrap();
         assert_eq!(value["local_date"], "2026-11-26");
         assert_eq!(serde_json::from_value::<Job>(value).unwrap(), digest);
+    }
+
+    #[test]
+    fn a_report_build_travels_to_the_reports_pool() {
+        let report_id = Uuid::now_v7();
+        let job = Job::BuildReport { report_id };
+        let value = serde_json::to_value(&job).unwrap();
+        assert_eq!(value, serde_json::json!({"type": "build_report", "v": 1, "report_id": report_id}));
+        assert_eq!(serde_json::from_value::<Job>(value).unwrap(), job);
+        assert_eq!(job.pool(), Pool::Reports);
+        assert!(Job::TYPES.contains(&job.type_name()));
     }
 
     #[test]

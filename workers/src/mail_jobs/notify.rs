@@ -73,6 +73,12 @@ impl Handler for NotifyHandler {
         if let Some(task) = ctx.get_mut("task").and_then(Value::as_object_mut) {
             task.insert("url".into(), self.mail.link(&n.url).into());
         }
+        // A report's link is its page in the app, stored as a path like a task's.
+        if let Some(Value::String(path)) = ctx.get_mut("download_url") {
+            if path.starts_with('/') {
+                *path = self.mail.link(path);
+            }
+        }
         let unsubscribe = self.mail.unsubscribe_url(n.user_id, &n.kind);
         // Shown in the footer too: the same one-click endpoint answers a browser's GET with a confirmation.
         if let Some(map) = ctx.as_object_mut() {
