@@ -3,12 +3,12 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use api::{AppState, RunningApp};
 use platform::Config;
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -49,16 +49,6 @@ pub enum Backend {
     MariaDb,
 }
 
-fn mysql_server_url() -> String {
-    std::env::var("TASKFORGE_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-}
-
-/// Where the test's database lives, so it can be removed afterwards.
-enum DbHandle {
-    Sqlite(std::path::PathBuf),
-    MariaDb { server: String, name: String },
-}
-
 /// A running app on a private database.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -68,7 +58,7 @@ pub struct TestApp {
     pub config: Config,
     server: Option<RunningApp>,
     workers: Option<workers::Workers>,
-    _handle: DbHandle,
+    _handle: testkit::PrivateDb,
 }
 
 /// A signed-up user with a personal access token (read, write, admin).
@@ -159,34 +149,12 @@ impl TestApp {
     /// Like [`TestApp::spawn`] with extra configuration pairs.
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
         let id = Uuid::now_v7().simple().to_string();
-        let (url, handle) = match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("taskforge-test-{id}.db"));
-                (format!("sqlite://{}", path.display()), DbHandle::Sqlite(path))
-            }
-            Backend::MariaDb => {
-                let server = mysql_server_url();
-                let name = format!("tf_test_{id}");
-                let admin = match Database::connect(&server).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        if std::env::var("CI").is_ok_and(|v| v == "true") {
-                            panic!("MariaDB at {server} is unreachable and CI=true: {e}");
-                        }
-                        eprintln!("skipping the MariaDB variant: {server} unreachable ({e})");
-                        return None;
-                    }
-                };
-                admin
-                    .execute_unprepared(&format!(
-                        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                    ))
-                    .await
-                    .expect("creating the test database");
-                admin.close().await.ok();
-                (format!("{server}/{name}"), DbHandle::MariaDb { server, name })
-            }
+        let kind = match backend {
+            Backend::Sqlite => testkit::DbKind::Sqlite,
+            Backend::MariaDb => testkit::DbKind::MariaDb,
         };
+        let handle = testkit::PrivateDb::create(kind).await?;
+        let url = handle.url.clone();
         let mut pairs: Vec<(&str, String)> = vec![
             ("database_url", url),
             ("http_addr", "127.0.0.1:0".into()),
@@ -459,67 +427,19 @@ pub fn session_cookie(resp: &Resp) -> String {
     set.split(';').next().unwrap().to_owned()
 }
 
-/// Polls `check` until it returns `Some`, failing with `what` after `timeout`.
-pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+pub use testkit::eventually;
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         let server = self.server.take();
         let workers = self.workers.take();
         let db = self.db.clone();
-        // Close the pool before the database handle (a field, dropped after this) removes the database. This needs
-        // its own runtime: the test's runtime may be shutting down.
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                // Dropping the pools aborts them: a test's leftover jobs need no drain.
-                drop(workers);
-                drop(server);
-                let _ = db.close().await;
-            });
-        })
-        .join()
-        .ok();
-    }
-}
-
-impl Drop for DbHandle {
-    /// Removes the test database, also when the test panicked half-way through start-up.
-    fn drop(&mut self) {
-        let target = match self {
-            DbHandle::Sqlite(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-                return;
-            }
-            DbHandle::MariaDb { server, name } => (server.clone(), name.clone()),
-        };
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let (server, name) = target;
-                if let Ok(admin) = Database::connect(&server).await {
-                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`")).await;
-                    let _ = admin.close().await;
-                }
-            });
-        })
-        .join()
-        .ok();
+        // Close the pool before the database handle (a field, dropped after this) removes the database.
+        testkit::run_detached(async move {
+            // Dropping the pools aborts them: a test's leftover jobs need no drain.
+            drop(workers);
+            drop(server);
+            let _ = db.close().await;
+        });
     }
 }

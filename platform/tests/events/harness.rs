@@ -8,14 +8,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use entities::tables::activity_events;
 use platform::events::{counters_for, ActivityEvent, DbEventStore, DynamoEventStore, EventStore};
 use platform::Config;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait};
+use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -65,31 +64,13 @@ pub enum Backend {
     DynamoDb,
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn skip_or_fail(what: &str, at: &str, error: impl std::fmt::Display) {
-    if in_ci() {
-        panic!("{what} at {at} is unreachable and CI=true: {error}");
-    }
-    eprintln!("skipping the {what} variant: {at} is unreachable ({error})");
-}
-
 /// The moto address; `None` when moto is unreachable outside CI.
 pub async fn moto_url() -> Option<String> {
-    let url = std::env::var("TASKFORGE_TEST_AWS_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into());
-    let authority = url.trim_start_matches("http://").trim_start_matches("https://").split('/').next().unwrap_or("");
-    let addr = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
-    // A TCP connect: the SDK would retry for seconds instead.
-    match tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr)).await {
-        Ok(Ok(_)) => Some(url),
-        Ok(Err(e)) => {
-            skip_or_fail("DynamoDB (moto)", &url, e);
-            None
-        }
-        Err(_) => {
-            skip_or_fail("DynamoDB (moto)", &url, "connect timed out");
+    let url = testkit::moto_url();
+    match testkit::reachable(&url).await {
+        Ok(()) => Some(url),
+        Err(e) => {
+            testkit::unavailable("DynamoDB (moto)", &url, e);
             None
         }
     }
@@ -108,8 +89,7 @@ pub fn unique_table() -> String {
 
 /// What to remove when the test ends.
 enum Cleanup {
-    SqliteFile(std::path::PathBuf),
-    MariaDb { server: String, name: String },
+    Database(testkit::PrivateDb),
     Table { url: String, name: String },
 }
 
@@ -184,72 +164,31 @@ impl TestStore {
 
 /// A migrated private database for `backend` (SQLite or MariaDB).
 async fn private_database(backend: Backend) -> Option<(DatabaseConnection, Cleanup)> {
-    let id = Uuid::now_v7().simple().to_string();
-    let (url, cleanup) = match backend {
-        Backend::MariaDb => {
-            let server =
-                std::env::var("TASKFORGE_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
-            let name = format!("tf_test_{id}");
-            let admin = match Database::connect(&server).await {
-                Ok(c) => c,
-                Err(e) => {
-                    skip_or_fail("MariaDB", &server, e);
-                    return None;
-                }
-            };
-            admin
-                .execute_unprepared(&format!(
-                    "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                ))
-                .await
-                .expect("creating the test database");
-            admin.close().await.ok();
-            (format!("{server}/{name}"), Cleanup::MariaDb { server, name })
-        }
-        _ => {
-            let path = std::env::temp_dir().join(format!("taskforge-events-test-{id}.db"));
-            (format!("sqlite://{}", path.display()), Cleanup::SqliteFile(path))
-        }
-    };
-    let config = Config::from_pairs([("database_url", url)]).expect("test configuration is valid");
+    let kind = if backend == Backend::MariaDb { testkit::DbKind::MariaDb } else { testkit::DbKind::Sqlite };
+    let private = testkit::PrivateDb::create(kind).await?;
+    let config = Config::from_pairs([("database_url", private.url.clone())]).expect("test configuration is valid");
     let db = platform::db::connect(&config).await.expect("connecting to the test database");
     platform::db::migrate(&db).await.expect("migrating the test database");
-    Some((db, cleanup))
+    Some((db, Cleanup::Database(private)))
 }
 
 impl Drop for TestStore {
     /// Removes the test's database or table, also when the test panicked half-way.
     fn drop(&mut self) {
         let (db, cleanup) = (self.db.take(), self.cleanup.take());
-        // Its own runtime: the test's may be shutting down.
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                // The pool closes before its database goes.
-                if let Some(db) = db {
-                    let _ = db.close().await;
+        testkit::run_detached(async move {
+            // The pool closes before its database goes.
+            if let Some(db) = db {
+                let _ = db.close().await;
+            }
+            match cleanup {
+                Some(Cleanup::Database(private)) => drop(private),
+                Some(Cleanup::Table { url, name }) => {
+                    let _ = dynamo_client(&url).await.delete_table().table_name(name).send().await;
                 }
-                match cleanup {
-                    Some(Cleanup::SqliteFile(path)) => {
-                        for suffix in ["", "-wal", "-shm"] {
-                            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                        }
-                    }
-                    Some(Cleanup::MariaDb { server, name }) => {
-                        if let Ok(admin) = Database::connect(server.as_str()).await {
-                            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`")).await;
-                            let _ = admin.close().await;
-                        }
-                    }
-                    Some(Cleanup::Table { url, name }) => {
-                        let _ = dynamo_client(&url).await.delete_table().table_name(name).send().await;
-                    }
-                    None => {}
-                }
-            });
-        })
-        .join()
-        .ok();
+                None => {}
+            }
+        });
     }
 }
 

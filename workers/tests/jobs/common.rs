@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use platform::jobs::{Clock, DbQueue, Envelope, Job, LeasedMessage, Pool, Queue, SqsQueue};
 use platform::Config;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 use uuid::Uuid;
 use workers::{DrainReport, Registry, Runtime, RuntimeOptions};
@@ -96,35 +96,6 @@ pub enum Backend {
     Sqs,
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn aws_url() -> String {
-    std::env::var("TASKFORGE_TEST_AWS_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
-}
-
-/// Whether something answers on the moto address (a TCP connect: the SDK would retry for seconds instead).
-async fn moto_reachable(url: &str) -> Result<(), String> {
-    let authority = url.trim_start_matches("http://").trim_start_matches("https://").split('/').next().unwrap_or("");
-    let addr = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
-    match tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("connect timed out".into()),
-    }
-}
-
-fn mysql_server_url() -> String {
-    std::env::var("TASKFORGE_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-}
-
-/// Where the test's database lives, so it can be removed afterwards.
-enum DbHandle {
-    Sqlite(std::path::PathBuf),
-    MariaDb { server: String, name: String },
-}
-
 /// A migrated private database with a queue over it (or beside it, for SQS).
 pub struct TestDb {
     pub backend: Backend,
@@ -136,41 +107,16 @@ pub struct TestDb {
     /// Deletes the test's SQS queues afterwards; declared before `_handle` so it drops first.
     _sqs: Option<SqsQueues>,
     sqs_prefix: Option<String>,
-    _handle: DbHandle,
+    _handle: testkit::PrivateDb,
 }
 
 impl TestDb {
     /// A fresh database and queue; `None` when MariaDB (or moto) is unreachable outside CI.
     pub async fn new(backend: Backend) -> Option<TestDb> {
         let id = Uuid::now_v7().simple().to_string();
-        let (url, handle) = match backend {
-            Backend::Sqlite | Backend::Sqs => {
-                let path = std::env::temp_dir().join(format!("taskforge-jobs-test-{id}.db"));
-                (format!("sqlite://{}", path.display()), DbHandle::Sqlite(path))
-            }
-            Backend::MariaDb => {
-                let server = mysql_server_url();
-                let name = format!("tf_test_{id}");
-                let admin = match Database::connect(&server).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        if in_ci() {
-                            panic!("MariaDB at {server} is unreachable and CI=true: {e}");
-                        }
-                        eprintln!("skipping the MariaDB variant: {server} unreachable ({e})");
-                        return None;
-                    }
-                };
-                admin
-                    .execute_unprepared(&format!(
-                        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                    ))
-                    .await
-                    .expect("creating the test database");
-                admin.close().await.ok();
-                (format!("{server}/{name}"), DbHandle::MariaDb { server, name })
-            }
-        };
+        let kind = if backend == Backend::MariaDb { testkit::DbKind::MariaDb } else { testkit::DbKind::Sqlite };
+        let handle = testkit::PrivateDb::create(kind).await?;
+        let url = handle.url.clone();
         let config = Config::from_pairs([
             ("database_url", url),
             ("data_dir", std::env::temp_dir().join(format!("taskforge-data-{id}")).display().to_string()),
@@ -261,12 +207,9 @@ impl TestDb {
 
 /// The moto address; `None` when moto is unreachable outside CI (under `CI=true` that fails the test).
 pub async fn moto_url() -> Option<String> {
-    let url = aws_url();
-    if let Err(e) = moto_reachable(&url).await {
-        if in_ci() {
-            panic!("moto at {url} is unreachable and CI=true: {e}");
-        }
-        eprintln!("skipping the SQS variant: moto at {url} is unreachable ({e})");
+    let url = testkit::moto_url();
+    if let Err(e) = testkit::reachable(&url).await {
+        testkit::unavailable("SQS (moto)", &url, e);
         return None;
     }
     Some(url)
@@ -305,22 +248,17 @@ impl SqsQueues {
 impl Drop for SqsQueues {
     fn drop(&mut self) {
         let (url, names) = (self.url.clone(), std::mem::take(&mut self.names));
-        // Its own runtime and client: the test's runtime may be shutting down.
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let client = aws_sdk_sqs::Client::new(&platform::aws::sdk_config_for("us-east-1", Some(&url)).await);
-                for name in names {
-                    if let Ok(found) = client.get_queue_url().queue_name(&name).send().await {
-                        if let Some(q) = found.queue_url {
-                            let _ = client.delete_queue().queue_url(q).send().await;
-                        }
+        // Its own client: the test's runtime may be shutting down.
+        testkit::run_detached(async move {
+            let client = aws_sdk_sqs::Client::new(&platform::aws::sdk_config_for("us-east-1", Some(&url)).await);
+            for name in names {
+                if let Ok(found) = client.get_queue_url().queue_name(&name).send().await {
+                    if let Some(q) = found.queue_url {
+                        let _ = client.delete_queue().queue_url(q).send().await;
                     }
                 }
-            });
-        })
-        .join()
-        .ok();
+            }
+        });
     }
 }
 
@@ -380,42 +318,9 @@ where
 impl Drop for TestDb {
     fn drop(&mut self) {
         let db = self.db.clone();
-        // Close the pool before the handle (a field, dropped after this) removes the database. This needs its own
-        // runtime: the test's runtime may be shutting down.
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let _ = db.close().await;
-            });
-        })
-        .join()
-        .ok();
-    }
-}
-
-impl Drop for DbHandle {
-    /// Removes the test database, also when the test panicked half-way.
-    fn drop(&mut self) {
-        let target = match self {
-            DbHandle::Sqlite(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-                return;
-            }
-            DbHandle::MariaDb { server, name } => (server.clone(), name.clone()),
-        };
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let (server, name) = target;
-                if let Ok(admin) = Database::connect(&server).await {
-                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`")).await;
-                    let _ = admin.close().await;
-                }
-            });
-        })
-        .join()
-        .ok();
+        // Close the pool before the handle (a field, dropped after this) removes the database.
+        testkit::run_detached(async move {
+            let _ = db.close().await;
+        });
     }
 }
