@@ -44,10 +44,12 @@ fn store_error(e: EventStoreError) -> AppError {
         EventStoreError::BadCursor => {
             AppError::BadRequest { code: "invalid_cursor", detail: "the cursor is not valid".into() }
         }
-        e => AppError::Unavailable {
+        EventStoreError::InvalidQuery(why) => AppError::invalid("query", why),
+        e if e.is_transient() => AppError::Unavailable {
             code: "activity_unavailable",
             detail: format!("the activity log is unavailable: {e}"),
         },
+        e => AppError::Internal(anyhow::anyhow!(e).context("reading the activity log")),
     }
 }
 
@@ -64,8 +66,8 @@ pub async fn feed(
         return Err(AppError::invalid("limit", "must be between 1 and 200"));
     }
     if let (Some(since), Some(until)) = (filters.since, filters.until) {
-        if since > until {
-            return Err(AppError::invalid("since", "must not be after until"));
+        if since >= until {
+            return Err(AppError::invalid("since", "must be before until"));
         }
     }
     // Whole-feed access first; row-level visibility below for the feeds that span projects.

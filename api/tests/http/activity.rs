@@ -72,6 +72,9 @@ both_backends! {
         assert_eq!(seen.len(), all.len());
         assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len(), "no event twice");
         app.get(&format!("/orgs/{org}/activity?cursor=garbage"), ann).await.expect_problem(400, "invalid_cursor");
+        let empty_range = "since=2026-01-01T00:00:00Z&until=2026-01-01T00:00:00Z";
+        app.get(&format!("/orgs/{org}/activity?{empty_range}"), ann).await.expect_problem(422, "validation_failed");
+        app.get(&format!("/orgs/{org}/activity?limit=500"), ann).await.expect_problem(422, "validation_failed");
 
         // Exports.
         let csv = app.client.get(app.url(&format!("/api/v1/orgs/{org}/activity/export?format=csv"))).bearer_auth(&ann.token).send().await.unwrap();
