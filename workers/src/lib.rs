@@ -59,7 +59,7 @@ pub fn registry(
         .register("scan_result", attachments::ScanResultHandler::new(db.clone(), queue.clone(), files.clone()))
         .register("thumbnails", attachments::ThumbnailsHandler::new(db.clone(), files.clone()))
         .register("build_report", reports::BuildReportHandler::new(db.clone(), queue.clone(), files.clone()))
-        .register("scheduler_tick", Scheduler::new(db.clone(), queue))
+        .register("scheduler_tick", Scheduler::new(db.clone(), queue).with_event_store(events.clone()))
         .register("notify", NotifyHandler::new(db.clone(), mail.clone()))
         .register("account_mail", AccountMailHandler::new(db.clone(), mail.clone()))
         .register("invitation_mail", InvitationMailHandler::new(db.clone(), mail.clone()))

@@ -1,6 +1,6 @@
 //! The scheduler tick: `Job::SchedulerTick { at }` fires the reminders due at `at` ([`crate::reminders`]), claims
 //! the daily digests due by then ([`crate::daily_digests`]) and starts the weekly reports due
-//! ([`crate::reports::schedules`]).
+//! ([`crate::reports::schedules`]); with an event store it also purges the activity events past their retention.
 //!
 //! Ticks come from [`run_timer`] inside `taskforge serve`, and in AWS from an EventBridge schedule that sends the
 //! same message to the `scheduler` queue (docs/operations.md). Any number of ticks may run at once, on any number
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use platform::events::EventStore;
 use platform::jobs::{Clock, Envelope, Job, Queue};
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
@@ -36,6 +37,8 @@ pub struct TickReport {
     pub digests_enqueued: usize,
     /// Scheduled reports this tick asked for.
     pub reports_started: usize,
+    /// Activity events deleted because their retention ended.
+    pub events_purged: u64,
 }
 
 /// Handles `scheduler_tick` jobs.
@@ -45,6 +48,7 @@ pub struct Scheduler {
     queue: Arc<dyn Queue>,
     clock: Clock,
     firing: ReminderFiring,
+    events: Option<Arc<dyn EventStore>>,
 }
 
 impl Scheduler {
@@ -54,7 +58,13 @@ impl Scheduler {
 
     pub fn with_clock(db: DatabaseConnection, queue: Arc<dyn Queue>, clock: Clock) -> Scheduler {
         let firing = ReminderFiring::new(db.clone(), clock.clone());
-        Scheduler { db, queue, clock, firing }
+        Scheduler { db, queue, clock, firing, events: None }
+    }
+
+    /// Also purges `events` of what outlived its retention, once per tick.
+    pub fn with_event_store(mut self, events: Arc<dyn EventStore>) -> Scheduler {
+        self.events = Some(events);
+        self
     }
 
     /// Runs one tick as of `at`: the reminders due by then and the digests whose local 08:00 has passed.
@@ -70,11 +80,19 @@ impl Scheduler {
         }
         report.digests_enqueued = daily_digests::enqueue_due(&self.db, &*self.queue, at).await?;
         report.reports_started = crate::reports::schedules::enqueue_due(&self.db, &*self.queue, at).await?;
+        if let Some(events) = &self.events {
+            // Retention is housekeeping: a failure is logged and the next tick tries again.
+            match events.purge_expired(at).await {
+                Ok(n) => report.events_purged = n,
+                Err(e) => tracing::warn!(error = %e, "purging expired activity events failed"),
+            }
+        }
         if report != TickReport::default() {
             tracing::info!(
                 reminders_fired = report.reminders_fired,
                 digests_enqueued = report.digests_enqueued,
                 reports_started = report.reports_started,
+                events_purged = report.events_purged,
                 "scheduler tick"
             );
         }

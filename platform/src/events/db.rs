@@ -38,18 +38,6 @@ impl DbEventStore {
         DbEventStore { db, ttl }
     }
 
-    /// Deletes the events that expired before `now` (counters are kept); returns how many. The DynamoDB adapter
-    /// leaves this to the table's TTL.
-    pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, EventStoreError> {
-        #[allow(clippy::disallowed_methods)] // expiry is across orgs by design; it reads no tenant data
-        let done = activity_events::Entity::delete_many()
-            .filter(activity_events::Column::ExpiresAt.lte(now))
-            .exec(&self.db)
-            .await
-            .map_err(db_error)?;
-        Ok(done.rows_affected)
-    }
-
     /// Inserts the event and applies the counters with `conn`, which must be a transaction: on a duplicate the
     /// caller drops it, so nothing of this call remains.
     async fn write(
@@ -113,6 +101,17 @@ fn db_error(e: DbErr) -> EventStoreError {
 
 #[async_trait]
 impl EventStore for DbEventStore {
+    /// Deletes the events that expired before `now` (counters are kept); returns how many.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, EventStoreError> {
+        #[allow(clippy::disallowed_methods)] // expiry is across orgs by design; it reads no tenant data
+        let done = activity_events::Entity::delete_many()
+            .filter(activity_events::Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected)
+    }
+
     async fn record(&self, event: &ActivityEvent, counters: &[CounterDelta]) -> Result<Recorded, EventStoreError> {
         let tx = self.db.begin().await.map_err(db_error)?;
         let recorded = self.write(&tx, event, counters).await.map_err(db_error)?;

@@ -343,4 +343,34 @@ both_backends! {
         s.handle(Envelope::new(Job::SchedulerTick { at: t.clock.now() }, None)).await.unwrap();
         assert_eq!(notifications::Entity::find().all(&t.db).await.unwrap().len(), 1);
     }
+
+    async fn ticks_purge_activity_events_past_their_retention_and_keep_the_counters(t: TestDb) {
+        use platform::events::{counters_for, ActivityEvent, DbEventStore, EventStore, Feed, FeedQuery};
+        let store: std::sync::Arc<dyn EventStore> = std::sync::Arc::new(DbEventStore::new(t.db.clone(), Duration::days(1)));
+        let now = t.clock.now();
+        let org_id = Uuid::now_v7();
+        let event = |occurred_at: DateTime<Utc>| ActivityEvent {
+            id: Uuid::now_v7(),
+            org_id,
+            occurred_at,
+            event_type: "task.created".into(),
+            actor_id: None,
+            entity_type: "task".into(),
+            entity_id: Uuid::now_v7(),
+            project_id: Some(Uuid::now_v7()),
+            task_id: None,
+            payload: serde_json::json!({}),
+        };
+        let (old, fresh) = (event(now - Duration::days(3)), event(now - Duration::hours(1)));
+        for e in [&old, &fresh] {
+            store.record(e, &counters_for(e)).await.unwrap();
+        }
+        let s = scheduler(&t).with_event_store(store.clone());
+        assert_eq!(s.tick(now).await.unwrap().events_purged, 1);
+        let page = store.feed(org_id, &FeedQuery::new(Feed::Org, 50)).await.unwrap();
+        assert_eq!(page.events.iter().map(|e| e.id).collect::<Vec<_>>(), [fresh.id], "only the expired event went");
+        let days = store.counters(org_id, None, (now - Duration::days(4)).date_naive(), now.date_naive()).await.unwrap();
+        assert_eq!(days.iter().filter(|c| c.name == "tasks_created").map(|c| c.value).sum::<i64>(), 2, "counters stay");
+        assert_eq!(s.tick(now).await.unwrap().events_purged, 0, "nothing left to purge");
+    }
 }
