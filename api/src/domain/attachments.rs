@@ -368,8 +368,9 @@ pub async fn delete(db: &DatabaseConnection, files: &Files<'_>, scope: &Scope, i
     Ok(())
 }
 
-/// The embedded blob endpoint received the bytes of `key`: the attachment moves to `scanning`. Returns whether an
-/// attachment was waiting for them (false: unknown, deleted, or already received).
+/// The embedded blob endpoint is about to store the bytes of `key`: the attachment moves to `scanning`, atomically,
+/// so only one upload gets it. Returns whether an attachment was waiting for them (false: unknown, deleted, or
+/// already received).
 pub async fn upload_received(db: &impl ConnectionTrait, key: &UploadKey) -> Result<bool, AppError> {
     let result = Scope::system(key.org_id)
         .update_many::<attachments::Entity>()
@@ -382,15 +383,17 @@ pub async fn upload_received(db: &impl ConnectionTrait, key: &UploadKey) -> Resu
     Ok(result.rows_affected == 1)
 }
 
-/// Whether the attachment of `key` is still waiting for its bytes.
-pub async fn awaits_upload(db: &impl ConnectionTrait, key: &UploadKey) -> Result<bool, AppError> {
-    Ok(Scope::system(key.org_id)
-        .find::<attachments::Entity>()
+/// The upload claimed by [`upload_received`] failed before its scan was queued: the attachment waits for its bytes
+/// again.
+pub async fn upload_failed(db: &impl ConnectionTrait, key: &UploadKey) -> Result<(), AppError> {
+    Scope::system(key.org_id)
+        .update_many::<attachments::Entity>()
+        .col_expr(attachments::Column::State, sea_orm::sea_query::Expr::value(state::PENDING))
         .filter(attachments::Column::Id.eq(key.attachment_id))
-        .filter(attachments::Column::State.eq(state::PENDING))
-        .one(db)
-        .await?
-        .is_some())
+        .filter(attachments::Column::State.eq(state::SCANNING))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -67,6 +67,15 @@ fn header_str(req: &Request, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Gives a failed upload's claim back, so the client can try again with the same URL.
+async fn release(state: &AppState, upload: Option<&UploadKey>, key: &str) {
+    if let Some(upload) = upload {
+        if let Err(e) = attachments::upload_failed(&state.db, upload).await {
+            tracing::warn!(error = %e, key, "could not reopen an attachment after its upload failed");
+        }
+    }
+}
+
 #[handler]
 pub async fn put_blob(req: &Request, body: Body, state: Data<&AppState>) -> Response {
     let (blobs, key, query) = match target(&state, req) {
@@ -83,8 +92,9 @@ pub async fn put_blob(req: &Request, body: Body, state: Data<&AppState>) -> Resp
     }
     let upload = UploadKey::parse(&key).ok();
     if let Some(upload) = &upload {
-        // An attachment takes its bytes once: replacing a scanned file would serve unscanned bytes.
-        match attachments::awaits_upload(&state.db, upload).await {
+        // An attachment takes its bytes once, and claims them (pending → scanning) before they are written: a second
+        // or concurrent PUT can never replace bytes that are being, or have been, scanned.
+        match attachments::upload_received(&state.db, upload).await {
             Ok(true) => {}
             Ok(false) => {
                 return problem(
@@ -98,21 +108,19 @@ pub async fn put_blob(req: &Request, body: Body, state: Data<&AppState>) -> Resp
     }
     let mut reader = body.into_async_read();
     if let Err(e) = blobs.put_granted(&key, &grant, &mut reader).await {
+        release(&state, upload.as_ref(), &key).await;
         return refused(e);
     }
     if let Some(upload) = upload {
         let scan = Envelope::new(Job::ScanUpload { key: key.clone() }, Some(upload.org_id));
         if let Err(e) = state.queue.enqueue(&[scan], Duration::ZERO).await {
             tracing::warn!(error = %e, key, "could not enqueue the scan of an upload");
+            release(&state, Some(&upload), &key).await;
             return problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "queue_unavailable",
                 "the upload could not be queued for its scan; upload it again shortly",
             );
-        }
-        if let Err(e) = attachments::upload_received(&state.db, &upload).await {
-            // The scan is queued and records its verdict from `pending` as well; only the interim state is lost.
-            tracing::warn!(error = %e, key, "could not mark an upload as being scanned");
         }
     }
     StatusCode::OK.into_response()
