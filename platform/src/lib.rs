@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod mail;
 pub mod scanner;
 pub mod secret_key;
+pub mod spreadsheet_text;
 pub mod storage;
 pub mod telemetry;
 

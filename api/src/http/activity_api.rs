@@ -14,6 +14,7 @@ use crate::domain::activity::{self, FeedRef, Filters};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use platform::events::ActivityEvent;
+use platform::spreadsheet_text::defuse;
 
 /// One field's change in an update.
 #[derive(Debug, Object)]
@@ -91,7 +92,6 @@ pub enum Export {
 /// The most events one export holds.
 pub const EXPORT_MAX_EVENTS: usize = 10_000;
 
-#[allow(clippy::too_many_arguments)]
 fn filters(
     event_type: Query<Vec<String>>,
     actor: Query<Option<Uuid>>,
@@ -264,19 +264,12 @@ fn ndjson_line(i: &ActivityItem) -> String {
     format!("{v}\n")
 }
 
-/// One CSV cell: quoted when needed, and a leading `= + - @` neutralised so a spreadsheet never runs it.
-fn cell(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_owned() };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
-
+/// The export as CSV (RFC 4180 quoting by the `csv` crate; text defused against formula injection).
 fn activity_csv(items: &[ActivityItem]) -> String {
-    let mut out = String::from("occurred_at,type,actor_id,entity_type,entity_id,project_id,task_id,changes\r\n");
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let opt = |u: Option<Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
+    let header = ["occurred_at", "type", "actor_id", "entity_type", "entity_id", "project_id", "task_id", "changes"];
+    w.write_record(header).expect("writing to memory cannot fail");
     for i in items {
         let changes: Vec<String> = i.changes.iter().map(|c| format!("{}: {} → {}", c.field, c.from, c.to)).collect();
         let row = [
@@ -289,10 +282,10 @@ fn activity_csv(items: &[ActivityItem]) -> String {
             opt(i.task_id),
             changes.join("; "),
         ];
-        out.push_str(&row.iter().map(|v| cell(v)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
+        w.write_record(row.iter().map(|v| defuse(v))).expect("writing to memory cannot fail");
     }
-    out
+    let bytes = w.into_inner().expect("flushing to memory cannot fail");
+    String::from_utf8(bytes).expect("every cell is UTF-8")
 }
 
 #[cfg(test)]
@@ -300,11 +293,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_cells_are_quoted_and_formulas_neutralised() {
-        assert_eq!(cell("plain"), "plain");
-        assert_eq!(cell("a,b"), "\"a,b\"");
-        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(cell("-1"), "'-1");
+    fn csv_cells_are_quoted_and_formulas_defused() {
+        let item = ActivityItem {
+            id: Uuid::nil(),
+            event_type: "=HYPERLINK(\"x\")".into(),
+            actor_id: None,
+            entity_type: "task".into(),
+            entity_id: Uuid::nil(),
+            project_id: None,
+            task_id: None,
+            occurred_at: "2026-11-25T10:00:00Z".parse().unwrap(),
+            changes: vec![FieldChange { field: "title".into(), from: Value::from("a, \"b\""), to: Value::from("c") }],
+            payload: Value::Null,
+        };
+        let text = activity_csv(&[item]);
+        let rows: Vec<csv::StringRecord> =
+            csv::Reader::from_reader(text.as_bytes()).records().collect::<Result<_, _>>().unwrap();
+        assert_eq!(&rows[0][1], "'=HYPERLINK(\"x\")");
+        assert_eq!(&rows[0][7], "title: \"a, \\\"b\\\"\" → \"c\"");
     }
 }

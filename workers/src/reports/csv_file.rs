@@ -1,24 +1,10 @@
 //! Writing a report's table as CSV (RFC 4180, UTF-8, `\r\n` line ends, quoted where needed by the `csv` crate).
-//!
-//! Spreadsheet programs run a cell that starts with `=`, `+`, `-` or `@` (and some a leading tab or carriage
-//! return) as a formula, so a task titled `=HYPERLINK(…)` could run in whoever opens the export (CSV injection,
-//! OWASP). Text cells starting with one of those characters get a leading `'`, which spreadsheets show as text
-//! and hide; numbers and times are written by us and never start that way.
+//! Text cells are defused against CSV injection (`platform::spreadsheet_text`); numbers and times are written by us
+//! and never start like a formula.
 use chrono::SecondsFormat;
+use platform::spreadsheet_text::defuse;
 
 use super::sheet::{Cell, Table};
-
-/// Characters that make a spreadsheet read a cell as a formula.
-const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
-
-/// A text cell made safe to open in a spreadsheet.
-pub fn defuse(text: &str) -> String {
-    if text.starts_with(FORMULA_STARTS) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    }
-}
 
 fn render(cell: &Cell) -> String {
     match cell {
