@@ -12,13 +12,10 @@ const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TES
 /// moto's URL, or `None` (skip) when it does not answer, except under `CI=true`, where that fails the test.
 async fn moto() -> Option<String> {
     let url = std::env::var("TASKFORGE_TEST_S3_URL").unwrap_or_else(|_| "http://127.0.0.1:5056".into());
-    match reqwest::Client::new().get(format!("{url}/")).timeout(Duration::from_secs(10)).send().await {
-        Ok(_) => Some(url),
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("moto at {url} is unreachable and CI=true: {e}")
-        }
+    match testkit::reachable(&url).await {
+        Ok(()) => Some(url),
         Err(e) => {
-            eprintln!("skipping the S3 upload test: moto at {url} is unreachable ({e}); start it with scripts/moto.sh");
+            testkit::unavailable("S3 (moto)", &url, e);
             None
         }
     }
