@@ -7,16 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::SubsecRound;
 use entities::notification_kinds::{email_state, Kind};
 use entities::tables::attachments::{self, state, thumbnail_state};
 use entities::tables::outbox::{self, Event};
-use entities::tables::{projects, tasks};
+use entities::tables::{notifications, projects, tasks};
 use entities::Scope;
 use lambdas::keys::UploadKey;
 use lambdas::report::{ScanOutcome, ScanReport};
 use platform::jobs::{Envelope, Job, Queue};
 use sea_orm::sea_query::{Condition, Expr};
-use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::json;
 
 use super::thumbnails::is_thumbnailable;
@@ -34,6 +35,11 @@ impl ScanResultHandler {
     pub fn new(db: DatabaseConnection, queue: Arc<dyn Queue>, deps: FileDeps) -> Self {
         ScanResultHandler { db, queue, deps }
     }
+}
+
+/// The `dedupe_key` of the quarantine notice of attachment `id`.
+fn notice_key(id: uuid::Uuid) -> String {
+    format!("attachment_infected:{id}")
 }
 
 /// The attachment's new state, and why when it is not clean.
@@ -72,9 +78,11 @@ fn decide(a: &attachments::Model, report: &ScanReport) -> Decision {
 #[async_trait]
 impl Handler for ScanResultHandler {
     async fn handle(&self, envelope: Envelope) -> Result<(), HandlerError> {
-        let Job::ScanResult(report) = envelope.job else {
+        let Job::ScanResult(mut report) = envelope.job else {
             return Err(HandlerError::permanent("not a scan_result job"));
         };
+        // As stored (microseconds on MySQL), so a redelivered report compares equal to itself.
+        report.scanned_at = report.scanned_at.trunc_subsecs(6);
         let key = UploadKey::parse(&report.key).map_err(HandlerError::permanent)?;
         let scope = Scope::system(key.org_id);
         let found = scope
@@ -120,7 +128,14 @@ impl Handler for ScanResultHandler {
             .exec(&tx)
             .await?;
         if updated.rows_affected == 0 {
-            // A newer verdict is recorded already, or the file is infected for good.
+            drop(tx);
+            // This very report, delivered again: an earlier delivery recorded it but may have failed to enqueue its
+            // follow-ups, so enqueue them again (both jobs are idempotent). A newer verdict, or a file infected for
+            // good, needs nothing.
+            if a.scanned_at.map(|t| t.trunc_subsecs(6)) == Some(report.scanned_at) {
+                let notification = if a.state == state::INFECTED { self.pending_notice(a.id).await? } else { None };
+                return self.follow_up(&a, notification, a.thumbnail_state == thumbnail_state::PENDING).await;
+            }
             return Ok(());
         }
         let infected = decision.state == state::INFECTED;
@@ -142,6 +157,18 @@ impl Handler for ScanResultHandler {
         .await?;
         let notification = if infected { self.notify_uploader(&tx, &scope, &a, &report).await? } else { None };
         tx.commit().await?;
+        self.follow_up(&a, notification, thumbnails).await
+    }
+}
+
+impl ScanResultHandler {
+    /// Enqueues the email of the quarantine notice and the thumbnails job, as they apply.
+    async fn follow_up(
+        &self,
+        a: &attachments::Model,
+        notification: Option<uuid::Uuid>,
+        thumbnails: bool,
+    ) -> Result<(), HandlerError> {
         let mut jobs = Vec::new();
         if let Some(id) = notification {
             jobs.push(Envelope::new(Job::Notify { notification_id: id }, Some(a.org_id)));
@@ -149,12 +176,20 @@ impl Handler for ScanResultHandler {
         if thumbnails {
             jobs.push(Envelope::new(Job::Thumbnails { attachment_id: a.id }, Some(a.org_id)));
         }
-        self.queue.enqueue(&jobs, Duration::ZERO).await.map_err(HandlerError::retryable)?;
-        Ok(())
+        self.queue.enqueue(&jobs, Duration::ZERO).await.map_err(HandlerError::retryable)
     }
-}
 
-impl ScanResultHandler {
+    /// The uploader's quarantine notice of attachment `id` whose email is still to be sent.
+    async fn pending_notice(&self, id: uuid::Uuid) -> Result<Option<uuid::Uuid>, HandlerError> {
+        #[allow(clippy::disallowed_methods)] // notifications are per user; the key names the attachment
+        let row = notifications::Entity::find()
+            .filter(notifications::Column::DedupeKey.eq(notice_key(id)))
+            .filter(notifications::Column::EmailState.eq(email_state::PENDING))
+            .one(&self.db)
+            .await?;
+        Ok(row.map(|n| n.id))
+    }
+
     /// Tells the uploader their file was quarantined; returns the notification to email, if any.
     async fn notify_uploader(
         &self,
@@ -186,7 +221,7 @@ impl ScanResultHandler {
                 "file_name": a.file_name,
                 "signature": signature,
             }),
-            dedupe_key: format!("attachment_infected:{}", a.id),
+            dedupe_key: notice_key(a.id),
         };
         Ok(create(tx, new).await?.filter(|row| row.email_state == email_state::PENDING).map(|row| row.id))
     }
