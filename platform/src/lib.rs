@@ -1,8 +1,9 @@
 //! What the API, the workers and the CLI share below the domain: configuration, telemetry and the database
-//! connection, the job contract and the queue port, the mail, storage, scanner and event store ports. Ports to
-//! other services (the bus) join here as they are built.
+//! connection, the job contract and the queue port, the mail, storage, scanner and event store ports, and the
+//! live-update bus.
 pub mod aws;
 pub mod aws_bootstrap;
+pub mod bus;
 pub mod config;
 pub mod db;
 pub mod events;

@@ -1,0 +1,38 @@
+//! The in-process bus of `serve`: one tokio broadcast channel shared by the publisher and every stream.
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+use super::{Bus, BusError, BusMessage, LiveEvent, SUBSCRIBER_BUFFER};
+
+/// A bus inside one process.
+#[derive(Clone)]
+pub struct MemoryBus {
+    tx: broadcast::Sender<BusMessage>,
+}
+
+impl MemoryBus {
+    pub fn new() -> MemoryBus {
+        MemoryBus { tx: broadcast::channel(SUBSCRIBER_BUFFER).0 }
+    }
+}
+
+impl Default for MemoryBus {
+    fn default() -> Self {
+        MemoryBus::new()
+    }
+}
+
+#[async_trait]
+impl Bus for MemoryBus {
+    async fn publish(&self, event: &LiveEvent) -> Result<(), BusError> {
+        // No subscriber is not an error: nobody has a stream open.
+        let _ = self.tx.send(BusMessage::Event(Arc::new(event.clone())));
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<BusMessage> {
+        self.tx.subscribe()
+    }
+}
