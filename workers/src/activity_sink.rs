@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use entities::tables::{outbox, statuses, tasks};
 use entities::Scope;
 use platform::events::{counters_for, ActivityEvent, EventStore, Recorded};
-use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, QueryFilter, QuerySelect};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -52,7 +52,7 @@ impl EventSink for ActivitySink {
 }
 
 /// The activity event of `row`, with its project and its statuses' categories looked up.
-pub async fn activity_event(tx: &DatabaseTransaction, row: &outbox::Model) -> Result<ActivityEvent, DbErr> {
+pub async fn activity_event(tx: &impl ConnectionTrait, row: &outbox::Model) -> Result<ActivityEvent, DbErr> {
     let mut event = ActivityEvent::from_outbox(row);
     let scope = Scope::system(row.org_id);
     if let (Some(task_id), None) = (event.task_id, event.project_id) {
@@ -85,7 +85,7 @@ pub async fn activity_event(tx: &DatabaseTransaction, row: &outbox::Model) -> Re
 }
 
 /// The category of the status whose id is the JSON string `id`; `None` when there is none (or it was deleted).
-async fn category_of(tx: &DatabaseTransaction, scope: &Scope, id: &Value) -> Result<Option<String>, DbErr> {
+async fn category_of(tx: &impl ConnectionTrait, scope: &Scope, id: &Value) -> Result<Option<String>, DbErr> {
     let Some(id) = id.as_str().and_then(|s| s.parse::<Uuid>().ok()) else {
         return Ok(None);
     };

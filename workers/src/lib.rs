@@ -11,6 +11,7 @@ pub mod daily_digests;
 pub mod handler;
 pub mod idempotency;
 pub mod images;
+pub mod live_updates;
 pub mod mail_jobs;
 pub mod noop;
 pub mod notifications;
@@ -24,6 +25,7 @@ pub mod scheduler;
 use std::sync::Arc;
 use std::time::Duration;
 
+use platform::bus::Bus;
 use platform::events::EventStore;
 use platform::jobs::{Clock, Pool, Queue};
 use sea_orm::DatabaseConnection;
@@ -49,12 +51,17 @@ pub fn registry(
     mail: &MailDeps,
     files: &FileDeps,
     events: &Arc<dyn EventStore>,
+    bus: Option<&Arc<dyn Bus>>,
 ) -> Registry {
     let sinks: Vec<Arc<dyn EventSink>> =
         vec![Arc::new(LogSink), Arc::new(NotificationSink), Arc::new(activity_sink::ActivitySink::new(events.clone()))];
+    let mut publish = PublishEventHandler::new(db.clone(), queue.clone(), sinks);
+    if let Some(bus) = bus {
+        publish = publish.with_bus(bus.clone());
+    }
     Registry::new()
         .register("noop", noop::NoopHandler::from_env(db))
-        .register("publish_event", PublishEventHandler::new(db.clone(), queue.clone(), sinks))
+        .register("publish_event", publish)
         .register("scan_upload", attachments::ScanUploadHandler::new(files.clone(), queue.clone()))
         .register("scan_result", attachments::ScanResultHandler::new(db.clone(), queue.clone(), files.clone()))
         .register("thumbnails", attachments::ThumbnailsHandler::new(db.clone(), files.clone()))
@@ -109,6 +116,8 @@ pub struct WorkersConfig {
     pub files: FileDeps,
     /// The activity log that published events are recorded in.
     pub events: Arc<dyn EventStore>,
+    /// The live-update bus published events go on; `None` publishes no live updates.
+    pub bus: Option<Arc<dyn Bus>>,
     /// Also enqueue a scheduler tick this often (`serve`; in AWS an EventBridge schedule does it).
     pub scheduler_tick: Option<Duration>,
 }
@@ -123,7 +132,8 @@ impl Workers {
     /// Starts the configured pools on `queue`, with the handlers of [`registry`].
     pub fn start(db: &DatabaseConnection, queue: Arc<dyn Queue>, config: WorkersConfig) -> Workers {
         let (stop, shutdown) = watch::channel(false);
-        let registry = Arc::new(registry(db, queue.clone(), &config.mail, &config.files, &config.events));
+        let registry =
+            Arc::new(registry(db, queue.clone(), &config.mail, &config.files, &config.events, config.bus.as_ref()));
         let mut tasks = JoinSet::new();
         for pool in config.pools {
             let mut options = RuntimeOptions::for_pool(pool);

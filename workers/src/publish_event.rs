@@ -4,6 +4,10 @@
 //! handler keys its idempotency record on the outbox id, not the job id. Consumers are [`EventSink`]s run inside
 //! that record's transaction (a log line, the notification fan-out; the event store and the live bus join later).
 //!
+//! Live updates go on the bus after the commit, so no stream shows a change whose publication then rolled back;
+//! a bus that refuses fails the job, whose retry (finding the event processed) publishes again. Streams drop the
+//! duplicate by event id.
+//!
 //! Notifications to email get their `notify` jobs after the commit, because a queue such as SQS cannot take part
 //! in the transaction. Should that enqueue fail, the job is retried: the retry finds the event already processed
 //! and enqueues the event's still-pending notifications again (the `notify` handler ignores a repeat).
@@ -15,8 +19,11 @@ use async_trait::async_trait;
 use std::time::Duration;
 
 use entities::tables::{notifications, outbox};
+use platform::bus::Bus;
 use platform::jobs::{Envelope, Job, Queue};
-use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
+};
 
 use crate::handler::{Handler, HandlerError};
 use crate::idempotency::mark_processed_once;
@@ -50,11 +57,27 @@ pub struct PublishEventHandler {
     db: DatabaseConnection,
     queue: Arc<dyn Queue>,
     sinks: Vec<Arc<dyn EventSink>>,
+    bus: Option<Arc<dyn Bus>>,
 }
 
 impl PublishEventHandler {
     pub fn new(db: DatabaseConnection, queue: Arc<dyn Queue>, sinks: Vec<Arc<dyn EventSink>>) -> PublishEventHandler {
-        PublishEventHandler { db, queue, sinks }
+        PublishEventHandler { db, queue, sinks, bus: None }
+    }
+
+    /// Also puts every published event on `bus` for the live streams.
+    pub fn with_bus(mut self, bus: Arc<dyn Bus>) -> PublishEventHandler {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// Puts the event on the bus, if there is one.
+    async fn publish_live(&self, conn: &impl ConnectionTrait, event: &outbox::Model) -> Result<(), HandlerError> {
+        let Some(bus) = &self.bus else {
+            return Ok(());
+        };
+        let live = crate::live_updates::live_event(conn, event).await?;
+        bus.publish(&live).await.map_err(|e| HandlerError::retryable(format!("live update of {}: {e}", event.id)))
     }
 
     /// Enqueues the mail an event calls for: a `notify` job for each of its notifications still waiting to be
@@ -94,12 +117,14 @@ impl Handler for PublishEventHandler {
         if !mark_processed_once(&tx, outbox_id, "publish_event").await? {
             tracing::info!(event_id = %outbox_id, "event already published; skipping the duplicate");
             drop(tx);
+            self.publish_live(&self.db, &event).await?;
             return self.enqueue_pending_mail(&event).await;
         }
         for sink in &self.sinks {
             sink.publish(&tx, &event).await?;
         }
         tx.commit().await?;
+        self.publish_live(&self.db, &event).await?;
         self.enqueue_pending_mail(&event).await
     }
 }

@@ -318,6 +318,7 @@ every_queue! {
             mail: test_mail_deps(),
             files: test_file_deps(),
             events: test_event_store(&t),
+            bus: None,
             scheduler_tick: None,
         });
         eventually(WAIT, "both events to be processed", || async {
