@@ -93,10 +93,20 @@ async fn serve(config: Config, demo: bool, embedded: bool) -> anyhow::Result<()>
     let public_url = config.public_url.clone();
     // The API enqueues too (account mail), on the same queue the workers drain.
     let queue = platform::jobs::connect_queue(&config, &db).await?;
-    let workers = if embedded { Some(worker_cli::start_embedded(&config, &db, queue.clone()).await?) } else { None };
+    // One bus for the process: the embedded publisher and the SSE streams meet on it.
+    let bus = platform::bus::bus_from_config(&config).await?;
+    if !embedded && config.bus_redis_url.is_none() {
+        tracing::warn!(
+            "TASKFORGE_BUS is `memory`: live streams of this process only see events published by this process; \
+             set TASKFORGE_BUS to a redis:// URL when workers run separately"
+        );
+    }
+    let workers =
+        if embedded { Some(worker_cli::start_embedded(&config, &db, queue.clone(), bus.clone()).await?) } else { None };
     let storage = platform::storage::storage_from_config(&config).await?;
     let events = platform::events::event_store_from_config(&config, &db).await?;
-    let state = api::AppState::new(db, config)?.with_queue(queue).with_storage(storage).with_events(events);
+    let state =
+        api::AppState::new(db, config)?.with_queue(queue).with_storage(storage).with_events(events).with_bus(bus);
     if demo {
         let login = demo::seed(&state).await.context("seeding the demo data")?;
         println!("Demo data ready. Sign in as {} with password {}", login.email, login.password);

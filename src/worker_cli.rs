@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use platform::bus::Bus;
 use platform::jobs::{connect_queue, Pool, Queue};
 use platform::Config;
 use sea_orm::DatabaseConnection;
@@ -32,6 +33,12 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
     let mail = MailDeps::from_config(&config).await?;
     let files = FileDeps::from_config(&config).await?;
     let events = platform::events::event_store_from_config(&config, &db).await?;
+    // A separate worker only reaches the API processes' streams through Redis; with the in-process bus its
+    // publishes would go nowhere, so it publishes nothing and clients catch up from the event store.
+    let bus = match config.bus_redis_url {
+        Some(_) => Some(platform::bus::bus_from_config(&config).await?),
+        None => None,
+    };
     let metrics = match args.metrics_addr {
         Some(addr) => Some(
             api::RunningApp::start_metrics(addr)
@@ -50,6 +57,7 @@ pub async fn run(config: Config, args: WorkerArgs) -> anyhow::Result<()> {
             mail,
             files,
             events,
+            bus,
             scheduler_tick: None,
         },
     );
@@ -67,6 +75,7 @@ pub async fn start_embedded(
     config: &Config,
     db: &DatabaseConnection,
     queue: Arc<dyn Queue>,
+    bus: Arc<dyn Bus>,
 ) -> anyhow::Result<Workers> {
     let scheduler_tick = Some(config.scheduler_tick);
     let mail = MailDeps::from_config(config).await?;
@@ -82,6 +91,7 @@ pub async fn start_embedded(
             mail,
             files,
             events,
+            bus: Some(bus),
             scheduler_tick,
         },
     ))

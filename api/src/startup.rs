@@ -25,15 +25,37 @@ use crate::http::orgs_api::OrgsApi;
 use crate::http::projects_api::ProjectsApi;
 use crate::http::reminders_api::RemindersApi;
 use crate::http::reports_api::ReportsApi;
+use crate::http::stream_api::StreamApi;
 use crate::http::tasks_api::TasksApi;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-type Apis =
-    (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi, AttachmentsApi, ActivityApi, ReportsApi);
+type Apis = (
+    AuthApi,
+    OrgsApi,
+    ProjectsApi,
+    TasksApi,
+    NotificationsApi,
+    RemindersApi,
+    AttachmentsApi,
+    ActivityApi,
+    StreamApi,
+    ReportsApi,
+);
 
 fn apis() -> Apis {
-    (AuthApi, OrgsApi, ProjectsApi, TasksApi, NotificationsApi, RemindersApi, AttachmentsApi, ActivityApi, ReportsApi)
+    (
+        AuthApi,
+        OrgsApi,
+        ProjectsApi,
+        TasksApi,
+        NotificationsApi,
+        RemindersApi,
+        AttachmentsApi,
+        ActivityApi,
+        StreamApi,
+        ReportsApi,
+    )
 }
 
 fn service() -> OpenApiService<Apis, ()> {

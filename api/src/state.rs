@@ -1,6 +1,7 @@
 //! Shared state of one API process, handed to every handler through poem's `Data`.
 use std::sync::Arc;
 
+use platform::bus::{Bus, MemoryBus};
 use platform::events::{DbEventStore, EventStore};
 use platform::jobs::{DbQueue, Queue};
 use platform::secret_key::{SecretKey, SecretKeyError};
@@ -25,10 +26,12 @@ pub struct AppState {
     pub blobs: Option<LocalStorage>,
     /// The activity log the feeds read.
     pub events: Arc<dyn EventStore>,
+    /// Where live updates arrive for the org streams.
+    pub bus: Arc<dyn Bus>,
 }
 
 impl AppState {
-    /// State on the database queue and local storage; [`AppState::with_queue`] and [`AppState::with_storage`]
+    /// State on the database queue, local storage and an in-process bus; [`AppState::with_queue`] and [`AppState::with_storage`]
     /// swap in other adapters.
     pub fn new(db: DatabaseConnection, config: Config) -> Result<AppState, SecretKeyError> {
         let limiters = Arc::new(Limiters::new(&config));
@@ -42,7 +45,8 @@ impl AppState {
         let storage: Arc<dyn Storage> = Arc::new(blobs.clone());
         let ttl = chrono::Duration::days(i64::from(config.event_ttl_days));
         let events: Arc<dyn EventStore> = Arc::new(DbEventStore::new(db.clone(), ttl));
-        Ok(AppState { db, config: Arc::new(config), limiters, queue, secret, storage, blobs: Some(blobs), events })
+        let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+        Ok(AppState { db, config: Arc::new(config), limiters, queue, secret, storage, blobs: Some(blobs), events, bus })
     }
 
     /// Uses `storage` (from `platform::storage::storage_from_config`); the blob endpoint serves only while the
@@ -58,6 +62,12 @@ impl AppState {
     /// Uses `events` (from `platform::events::event_store_from_config`).
     pub fn with_events(mut self, events: Arc<dyn EventStore>) -> AppState {
         self.events = events;
+        self
+    }
+
+    /// Uses `bus` (from `platform::bus::bus_from_config`), shared with the workers in `serve`.
+    pub fn with_bus(mut self, bus: Arc<dyn Bus>) -> AppState {
+        self.bus = bus;
         self
     }
 

@@ -39,7 +39,7 @@ pub enum FeedRef {
     User(Uuid),
 }
 
-fn store_error(e: EventStoreError) -> AppError {
+pub(crate) fn store_error(e: EventStoreError) -> AppError {
     match e {
         EventStoreError::BadCursor => {
             AppError::BadRequest { code: "invalid_cursor", detail: "the cursor is not valid".into() }
@@ -102,7 +102,7 @@ pub async fn feed(
 }
 
 /// Whether an actor seeing `visible` projects (`None`: all) may read `event`.
-fn sees(event: &ActivityEvent, visible: Option<&[Uuid]>, guest: bool) -> bool {
+pub(crate) fn sees(event: &ActivityEvent, visible: Option<&[Uuid]>, guest: bool) -> bool {
     match (event.project_id, visible) {
         (_, None) => true,
         (Some(project), Some(ids)) => ids.contains(&project),

@@ -7,6 +7,7 @@ pub mod activity;
 pub mod attachments;
 pub mod comments;
 pub mod idempotency;
+pub mod live_stream;
 pub mod notifications;
 pub mod orgs;
 pub mod outbox;

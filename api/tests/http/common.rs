@@ -56,6 +56,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
     pub config: Config,
+    /// The bus the app's streams listen on; the workers of [`TestApp::with_workers`] publish to it.
+    pub bus: std::sync::Arc<dyn platform::bus::Bus>,
     server: Option<RunningApp>,
     workers: Option<workers::Workers>,
     _handle: testkit::PrivateDb,
@@ -170,7 +172,8 @@ impl TestApp {
         platform::telemetry::init(&config);
         let db = platform::db::connect(&config).await.expect("connecting to the test database");
         platform::db::migrate(&db).await.expect("migrating the test database");
-        let mut state = AppState::new(db.clone(), config.clone()).expect("the test secret key");
+        let bus = platform::bus::bus_from_config(&config).await.expect("the test bus");
+        let mut state = AppState::new(db.clone(), config.clone()).expect("the test secret key").with_bus(bus.clone());
         // AWS adapters (against moto): their queues and bucket first, as `taskforge admin aws-bootstrap` does.
         if config.queue == platform::config::QueueKind::Sqs || config.storage == platform::config::StorageKind::S3 {
             platform::aws_bootstrap::bootstrap(&config).await.expect("creating the test queues and bucket");
@@ -186,6 +189,7 @@ impl TestApp {
             db,
             client,
             config,
+            bus,
             server: Some(server),
             workers: None,
             _handle: handle,
@@ -248,6 +252,7 @@ impl TestApp {
             mail: workers::MailDeps::from_config(&self.config).await.expect("the test mail setup"),
             files: workers::FileDeps::from_config(&self.config).await.expect("the test storage setup"),
             events: platform::events::event_store_from_config(&self.config, &self.db).await.expect("the event store"),
+            bus: Some(self.bus.clone()),
             scheduler_tick: None,
         };
         self.workers = Some(workers::Workers::start(&self.db, queue, config));

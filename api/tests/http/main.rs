@@ -8,6 +8,7 @@ mod activity;
 mod attachments;
 mod attachments_s3;
 mod auth;
+mod live;
 mod mail;
 mod notifications;
 mod orgs;
