@@ -356,6 +356,7 @@ pub async fn seed_bench(db: &DatabaseConnection, sizes: Sizes) -> anyhow::Result
                 position: Set(*position),
                 version: Set(1),
                 // Done and Cancelled are the last two default statuses.
+                started_at: Set((s >= 2).then_some(now)),
                 completed_at: Set((s >= 3).then_some(now)),
                 deleted_at: Set(is_deleted.then_some(now)),
                 created_by: Set(task.created_by),

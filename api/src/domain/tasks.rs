@@ -520,6 +520,7 @@ pub async fn create(
         parent_id: Set(input.parent_id),
         position: Set(position),
         version: Set(1),
+        started_at: Set((status.category == STARTED).then_some(now)),
         completed_at: Set(is_done(&status.category).then_some(now)),
         deleted_at: Set(None),
         created_by: Set(scope.user_id()),
@@ -638,6 +639,17 @@ async fn writable(
     Ok((task, project))
 }
 
+/// The category whose first entry starts a task's cycle time.
+const STARTED: &str = "started";
+
+/// Sets `started_at` the first time `task` enters a status of the `started` category; it is never moved later,
+/// so a task sent back to the backlog and started again keeps its first start.
+fn mark_started(active: &mut tasks::ActiveModel, task: &tasks::Model, category: &str) {
+    if category == STARTED && task.started_at.is_none() {
+        active.started_at = Set(Some(entities::now()));
+    }
+}
+
 /// The new `completed_at` when `task` moves into a status of `category`: set on entering completed/cancelled,
 /// cleared on leaving them, `None` when it stays as it is.
 fn completion_change(task: &tasks::Model, category: &str) -> Option<Option<DateTime<Utc>>> {
@@ -698,6 +710,7 @@ pub async fn update(
                 if let Some(completed_at) = completion_change(&task, &s.category) {
                     active.completed_at = Set(completed_at);
                 }
+                mark_started(&mut active, &task, &s.category);
             }
             Some(_) => {}
             None => v.push("status_id", "is not a status of this project"),
@@ -861,6 +874,7 @@ pub async fn move_on_board(
         if let Some(completed_at) = completion_change(&task, &status.category) {
             active.completed_at = Set(completed_at);
         }
+        mark_started(&mut active, &task, &status.category);
     }
     let saved = save_versioned(&tx, scope, &task, active).await?;
     if saved.status_id != task.status_id {

@@ -90,6 +90,7 @@ async fn insert_task(app: &TestApp, org: Uuid, project: Uuid, status: Uuid, numb
         parent_id: Set(None),
         position: Set(number as f64),
         version: Set(1),
+        started_at: Set(None),
         completed_at: Set(None),
         deleted_at: Set(None),
         created_by: Set(creator),

@@ -13,6 +13,7 @@ mod m20261125_000030_reminders;
 mod m20261125_000040_attachments;
 mod m20261125_000050_activity;
 mod m20261125_000060_reports;
+mod m20261204_000070_task_flow_times;
 
 /// Runs the project's migrations in order.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000040_attachments::Migration),
             Box::new(m20261125_000050_activity::Migration),
             Box::new(m20261125_000060_reports::Migration),
+            Box::new(m20261204_000070_task_flow_times::Migration),
         ]
     }
 }

@@ -23,6 +23,8 @@ pub struct Model {
     #[sea_orm(column_type = "Double")]
     pub position: f64,
     pub version: i32,
+    /// The first time the task entered a status of the `started` category (cycle time runs from here).
+    pub started_at: Option<DateTimeUtc>,
     pub completed_at: Option<DateTimeUtc>,
     pub deleted_at: Option<DateTimeUtc>,
     pub created_by: Uuid,

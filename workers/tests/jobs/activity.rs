@@ -103,7 +103,7 @@ both_backends! {
             id: Set(task), org_id: Set(org), project_id: Set(project), number: Set(1), title: Set("t".into()),
             description: Set(String::new()), status_id: Set(status_ids[1]), priority: Set(0), due_at: Set(None),
             start_at: Set(None), estimate: Set(None), parent_id: Set(None), position: Set(1.0), version: Set(2),
-            completed_at: Set(Some(now)), deleted_at: Set(None), created_by: Set(user), created_at: Set(now),
+            started_at: Set(None), completed_at: Set(Some(now)), deleted_at: Set(None), created_by: Set(user), created_at: Set(now),
             updated_at: Set(now),
         }.insert(&t.db).await.unwrap();
         // A board move as tasks.rs records it: statuses by id, no project.

@@ -109,6 +109,7 @@ async fn task(t: &TestDb, o: &Org, number: i64, assignees: &[Uuid]) -> Uuid {
         parent_id: Set(None),
         position: Set(number as f64),
         version: Set(1),
+        started_at: Set(None),
         completed_at: Set(None),
         deleted_at: Set(None),
         created_by: Set(o.owner),

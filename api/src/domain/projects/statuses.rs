@@ -158,6 +158,7 @@ async fn move_tasks(
         .update_many::<tasks::Entity>()
         .col_expr(tasks::Column::StatusId, Expr::value(to.id))
         .col_expr(tasks::Column::CompletedAt, completed_at_in(&to.category, now))
+        .col_expr(tasks::Column::StartedAt, started_at_in(&to.category, now))
         .col_expr(tasks::Column::Version, plus(tasks::Column::Version, 1))
         .col_expr(tasks::Column::UpdatedAt, Expr::value(now))
         .filter(tasks::Column::ProjectId.eq(project_id))
@@ -190,6 +191,12 @@ fn completed_at_in(category: &str, now: DateTime<Utc>) -> Expr {
     } else {
         Expr::value(Option::<DateTime<Utc>>::None)
     }
+}
+
+/// The `started_at` of a task that lands in a status of `category`: set now on its first start, else kept.
+fn started_at_in(category: &str, now: DateTime<Utc>) -> Expr {
+    let first_start = if category == "started" { Expr::value(now) } else { Expr::value(Option::<DateTime<Utc>>::None) };
+    Func::coalesce([Expr::col(tasks::Column::StartedAt), first_start]).into()
 }
 
 /// Adds a status to a project, at `position` or at the end.
@@ -284,6 +291,7 @@ pub async fn update(
         scope
             .update_many::<tasks::Entity>()
             .col_expr(tasks::Column::CompletedAt, completed_at_in(&updated.category, now))
+            .col_expr(tasks::Column::StartedAt, started_at_in(&updated.category, now))
             .col_expr(tasks::Column::Version, plus(tasks::Column::Version, 1))
             .col_expr(tasks::Column::UpdatedAt, Expr::value(now))
             .filter(tasks::Column::ProjectId.eq(project_id))
