@@ -79,6 +79,22 @@ pub async fn activity_event(tx: &impl ConnectionTrait, row: &outbox::Model) -> R
                 event.payload["changes"]["status_category"] = json!({ "from": from, "to": to });
             }
         }
+        // A deleted task leaves the cumulative flow and a restored one re-enters it, in its status's category.
+        "task.deleted" | "task.restored" => {
+            let status_id = scope
+                .find::<tasks::Entity>()
+                .filter(tasks::Column::Id.eq(event.entity_id))
+                .select_only()
+                .column(tasks::Column::StatusId)
+                .into_tuple::<Uuid>()
+                .one(tx)
+                .await?;
+            if let Some(status_id) = status_id {
+                if let Some(category) = category_of(tx, &scope, &json!(status_id)).await? {
+                    event.payload["status_category"] = json!(category);
+                }
+            }
+        }
         _ => {}
     }
     Ok(event)

@@ -16,6 +16,17 @@ pub mod names {
     pub const TASKS_REOPENED: &str = "tasks_reopened";
     pub const COMMENTS_ADDED: &str = "comments_added";
     pub const ATTACHMENTS_ADDED: &str = "attachments_added";
+    /// Tasks that entered a status of the category (`flow_in_started`): created there, moved or restored into it.
+    pub const FLOW_IN: &str = "flow_in_";
+    /// Tasks that left a status of the category: moved out or deleted.
+    pub const FLOW_OUT: &str = "flow_out_";
+    /// The status categories the flow counters are kept for.
+    pub const CATEGORIES: [&str; 5] = ["backlog", "unstarted", "started", "completed", "cancelled"];
+
+    /// `flow_in_<category>` or `flow_out_<category>`; `None` for a category that is not one of [`CATEGORIES`].
+    pub fn flow(prefix: &str, category: &str) -> Option<String> {
+        CATEGORIES.contains(&category).then(|| format!("{prefix}{category}"))
+    }
 }
 
 const COMPLETED: &str = "completed";
@@ -27,28 +38,47 @@ fn is_done(category: &str) -> bool {
 /// The counters `event` increments on its UTC day: each once for its project (when it has one) and once for the
 /// org total.
 pub fn counters_for(event: &ActivityEvent) -> Vec<CounterDelta> {
-    let mut counted: Vec<&str> = Vec::new();
+    let mut counted: Vec<String> = Vec::new();
     let p = &event.payload;
+    let category = p.get("status_category").and_then(Value::as_str);
+    let mut flow = |prefix: &str, category: &str| counted_flow(&mut counted, prefix, category);
     match event.event_type.as_str() {
         "task.created" => {
-            counted.push(names::TASKS_CREATED);
-            if p.get("status_category").and_then(Value::as_str) == Some(COMPLETED) {
-                counted.push(names::TASKS_COMPLETED);
+            if let Some(category) = category {
+                flow(names::FLOW_IN, category);
+            }
+            counted.push(names::TASKS_CREATED.into());
+            if category == Some(COMPLETED) {
+                counted.push(names::TASKS_COMPLETED.into());
             }
         }
         "task.updated" | "task.moved" => {
             let change = &p["changes"]["status_category"];
             if let (Some(from), Some(to)) = (change["from"].as_str(), change["to"].as_str()) {
+                if from != to {
+                    flow(names::FLOW_OUT, from);
+                    flow(names::FLOW_IN, to);
+                }
                 if to == COMPLETED && from != COMPLETED {
-                    counted.push(names::TASKS_COMPLETED);
+                    counted.push(names::TASKS_COMPLETED.into());
                 }
                 if is_done(from) && !is_done(to) {
-                    counted.push(names::TASKS_REOPENED);
+                    counted.push(names::TASKS_REOPENED.into());
                 }
             }
         }
-        "comment.created" => counted.push(names::COMMENTS_ADDED),
-        "attachment.added" => counted.push(names::ATTACHMENTS_ADDED),
+        "task.deleted" => {
+            if let Some(category) = category {
+                flow(names::FLOW_OUT, category);
+            }
+        }
+        "task.restored" => {
+            if let Some(category) = category {
+                flow(names::FLOW_IN, category);
+            }
+        }
+        "comment.created" => counted.push(names::COMMENTS_ADDED.into()),
+        "attachment.added" => counted.push(names::ATTACHMENTS_ADDED.into()),
         _ => {}
     }
     let date = event.occurred_at.date_naive();
@@ -59,9 +89,15 @@ pub fn counters_for(event: &ActivityEvent) -> Vec<CounterDelta> {
     counted
         .into_iter()
         .flat_map(|name| {
-            scopes.iter().map(move |&project_id| CounterDelta { date, project_id, name: name.to_owned(), delta: 1 })
+            scopes.iter().map(move |&project_id| CounterDelta { date, project_id, name: name.clone(), delta: 1 })
         })
         .collect()
+}
+
+fn counted_flow(counted: &mut Vec<String>, prefix: &str, category: &str) {
+    if let Some(name) = names::flow(prefix, category) {
+        counted.push(name);
+    }
 }
 
 #[cfg(test)]
@@ -106,7 +142,7 @@ mod tests {
         let moved = |from: &str, to: &str| {
             let payload = json!({ "changes": { "status_category": { "from": from, "to": to } } });
             let d = counters_for(&event("task.moved", None, payload));
-            d.into_iter().map(|d| d.name).collect::<Vec<_>>()
+            d.into_iter().map(|d| d.name).filter(|n| !n.starts_with("flow_")).collect::<Vec<_>>()
         };
         assert_eq!(moved("started", "completed"), vec!["tasks_completed"]);
         assert_eq!(moved("cancelled", "completed"), vec!["tasks_completed"]);
@@ -117,6 +153,26 @@ mod tests {
         let plain_update = counters_for(&event("task.updated", None, json!({ "changes": { "title": {} } })));
         assert!(plain_update.is_empty());
         let done_at_once = counters_for(&event("task.created", None, json!({ "status_category": "completed" })));
-        assert_eq!(names_of(&done_at_once), vec![(None, "tasks_created"), (None, "tasks_completed")]);
+        assert_eq!(
+            names_of(&done_at_once),
+            vec![(None, "flow_in_completed"), (None, "tasks_created"), (None, "tasks_completed")]
+        );
+    }
+
+    #[test]
+    fn the_cumulative_flow_counts_each_task_in_and_out_of_its_category() {
+        let flows = |event_type: &str, payload: Value| {
+            let d = counters_for(&event(event_type, None, payload));
+            d.into_iter().map(|d| d.name).filter(|n| n.starts_with("flow_")).collect::<Vec<_>>()
+        };
+        assert_eq!(flows("task.created", json!({ "status_category": "backlog" })), vec!["flow_in_backlog"]);
+        let moved = json!({ "changes": { "status_category": { "from": "unstarted", "to": "started" } } });
+        assert_eq!(flows("task.moved", moved), vec!["flow_out_unstarted", "flow_in_started"]);
+        let same = json!({ "changes": { "status_category": { "from": "started", "to": "started" } } });
+        assert!(flows("task.updated", same).is_empty(), "a move within a category changes no flow");
+        assert_eq!(flows("task.deleted", json!({ "status_category": "started" })), vec!["flow_out_started"]);
+        assert_eq!(flows("task.restored", json!({ "status_category": "started" })), vec!["flow_in_started"]);
+        assert!(flows("task.created", json!({ "status_category": "made-up" })).is_empty());
+        assert!(flows("task.deleted", json!({})).is_empty(), "no category, no flow");
     }
 }
