@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use crate::auth::middleware::authenticate;
 use crate::http::activity_api::ActivityApi;
+use crate::http::analytics_api::AnalyticsApi;
 use crate::http::attachments_api::AttachmentsApi;
 use crate::http::auth_api::AuthApi;
 use crate::http::blobs::{get_blob, put_blob};
@@ -40,6 +41,7 @@ type Apis = (
     AttachmentsApi,
     ActivityApi,
     StreamApi,
+    AnalyticsApi,
     ReportsApi,
 );
 
@@ -54,6 +56,7 @@ fn apis() -> Apis {
         AttachmentsApi,
         ActivityApi,
         StreamApi,
+        AnalyticsApi,
         ReportsApi,
     )
 }

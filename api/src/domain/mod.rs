@@ -4,6 +4,7 @@ pub mod access;
 pub mod account_mail;
 pub mod accounts;
 pub mod activity;
+pub mod analytics;
 pub mod attachments;
 pub mod comments;
 pub mod idempotency;

@@ -1,5 +1,6 @@
 //! The HTTP surface: one `#[OpenApi]` struct per area, the middleware, and small shared DTO helpers.
 pub mod activity_api;
+pub mod analytics_api;
 pub mod attachments_api;
 pub mod auth_api;
 pub mod blobs;
@@ -31,6 +32,8 @@ pub enum ApiTags {
     Notifications,
     /// What happened: the org's, a project's, a task's and a member's activity, and exports.
     Activity,
+    /// The dashboard's figures: created vs completed, throughput, workload, cycle and lead time, flow.
+    Analytics,
     /// Project summaries, team activity and overdue tasks as CSV or XLSX files, built in the background.
     Reports,
 }

@@ -5,6 +5,7 @@ mod common;
 
 mod account_mail;
 mod activity;
+mod analytics;
 mod attachments;
 mod attachments_s3;
 mod auth;
