@@ -4,6 +4,7 @@
 #   - a Python venv at .venv with the pinned schemathesis (scripts/schemathesis-requirements.txt),
 #   - a Python venv at .venv-moto with the pinned moto server, started on $TASKFORGE_TEST_AWS_URL (scripts/moto.sh),
 #   - clamd (Debian's clamav-daemon) with the test signatures, started on $TASKFORGE_TEST_CLAMD_ADDR (scripts/clamd.sh),
+#   - redis-server, and a Redis answering on 127.0.0.1:6379 for the bus tests,
 #   - a MariaDB server answering on 127.0.0.1:3306 for the MySQL variant of the tests.
 # Idempotent: a second run installs nothing and takes about a second.
 set -euo pipefail
@@ -71,6 +72,30 @@ if ! command -v clamd >/dev/null 2>&1 && [[ ! -x /usr/sbin/clamd ]]; then
     fi
 fi
 scripts/clamd.sh start
+
+# --- Redis ------------------------------------------------------------------------------------------------------
+# The bus tests use the machine's Redis and start private redis-servers of their own (to stop one mid-test), so
+# both the server binary and a running default server are needed. Like MariaDB, a Redis elsewhere is left alone.
+redis_url=${TASKFORGE_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+redis_up() { redis-cli -u "$redis_url" ping 2>/dev/null | grep -q PONG; }
+if ! command -v redis-server >/dev/null 2>&1; then
+    command -v apt-get >/dev/null 2>&1 || die "redis-server is missing and apt-get is not available: install Redis"
+    log "installing redis-server (Debian package, once)"
+    if ! env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; then
+        apt-get update -q >/dev/null
+        env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null
+    fi
+fi
+if [[ $redis_url == redis://127.0.0.1:6379* ]] && ! redis_up; then
+    log "Redis is not answering; starting it (nothing kept on disk)"
+    redis-server --daemonize yes --port 6379 --save "" --appendonly no >/dev/null
+    deadline=$((SECONDS + 30))
+    until redis_up; do
+        ((SECONDS < deadline)) || die "Redis did not answer on 127.0.0.1:6379 within 30 s"
+        sleep 0.2
+    done
+    log "Redis is up"
+fi
 
 # --- MariaDB ----------------------------------------------------------------------------------------------------
 # The MySQL variant of the black-box tests needs a server. Machines of this kind start MariaDB at boot, but it may

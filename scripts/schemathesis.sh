@@ -112,6 +112,8 @@ TOML
 #   - changePassword needs the current password, which is never generated, and signs out sessions, not tokens;
 #   - leaveOrg: the demo org's owner cannot leave it (409 last_owner).
 # deleteOrg would delete the demo org whose id every operation now uses, so it runs last too.
+# streamOrgEvents (the SSE stream) is not run: a valid request opens a response that never ends, which
+# schemathesis reads to the end and so reports as a timeout. api/tests/http/live.rs covers it, refusals included.
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 args=(
     run "$base/openapi.json"
@@ -138,8 +140,9 @@ run_schemathesis() {
 }
 
 status=0
-echo "schemathesis: run 1 of 2: every operation but revokeToken and deleteOrg"
-run_schemathesis --exclude-operation-id revokeToken --exclude-operation-id deleteOrg || status=$?
+echo "schemathesis: run 1 of 2: every operation but revokeToken and deleteOrg (and the endless streamOrgEvents)"
+run_schemathesis --exclude-operation-id revokeToken --exclude-operation-id deleteOrg \
+    --exclude-operation-id streamOrgEvents || status=$?
 
 # Guard against a run that passed only because it lost its credentials half-way.
 me_status=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $token" \

@@ -86,8 +86,7 @@ both_backends! {
         backdate(&app, org, 1, 10, 6, 1).await;
         backdate(&app, org, 2, 20, 4, 2).await;
         // A private project only ann sees.
-        let sec = app.post(&format!("/orgs/{org}/projects"), ann, json!({"key": "SEC", "name": "Secret", "visibility": "private"})).await;
-        let sec = sec.expect(201)["id"].as_str().unwrap().to_owned();
+        let sec = app.private_project(org, ann).await;
         app.post(&format!("/orgs/{org}/projects/{sec}/tasks"), ann, json!({"title": "Hidden", "assignee_ids": [ann.id]})).await.expect(201);
 
         let today = Utc::now().date_naive();
@@ -143,13 +142,10 @@ both_backends! {
     async fn analytics_refuse_what_the_caller_may_not_see_or_ask(app: TestApp) {
         let team = app.team().await;
         let (org, ann, bob) = (team.org, &team.ann, &team.bob);
-        let carol = app.user("carol").await;
-        let other = app.org(&carol, "Other").await;
-        let sec = app.post(&format!("/orgs/{org}/projects"), ann, json!({"key": "SEC", "name": "Secret", "visibility": "private"})).await;
-        let sec = sec.expect(201)["id"].as_str().unwrap().to_owned();
+        let (other, other_web) = app.stranger_org().await;
+        let sec = app.private_project(org, ann).await;
         app.get(&format!("/orgs/{org}/projects/{sec}/analytics"), bob).await.expect_problem(404, "project_not_found");
         app.get(&format!("/orgs/{other}/analytics"), ann).await.expect_problem(404, "org_not_found");
-        let (other_web, _) = app.project(other, &carol, "OTH").await;
         app.get(&format!("/orgs/{org}/projects/{other_web}/analytics"), ann).await.expect_problem(404, "project_not_found");
         let r = app.get(&format!("/orgs/{org}/analytics?from=2026-03-02&to=2026-03-01"), ann).await;
         assert_eq!(r.expect_problem(422, "validation_failed")["errors"][0]["field"], "from");

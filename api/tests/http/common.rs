@@ -388,6 +388,20 @@ impl TestApp {
         (id, statuses.expect(200).as_array().unwrap().clone())
     }
 
+    /// Creates the private project `SEC` (only its creator is a member); returns its id.
+    pub async fn private_project(&self, org: Uuid, owner: &TestUser) -> String {
+        let body = json!({"key": "SEC", "name": "Secret", "visibility": "private"});
+        let p = self.post(&format!("/orgs/{org}/projects"), owner, body).await;
+        p.expect(201)["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Another tenant: carol's org with a project `OTH`, for the 404 checks; returns (org, project).
+    pub async fn stranger_org(&self) -> (Uuid, Uuid) {
+        let carol = self.user("carol").await;
+        let other = self.org(&carol, "Other").await;
+        (other, self.project(other, &carol, "OTH").await.0)
+    }
+
     /// Creates a task with `body` (title defaults) in a project; returns the response.
     pub async fn task(&self, org: Uuid, project: Uuid, user: &TestUser, mut body: Value) -> Resp {
         if body.get("title").is_none() {

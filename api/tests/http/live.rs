@@ -55,8 +55,7 @@ both_backends! {
         drop(bobs);
 
         // While bob is away: a private project he cannot see, and two changes he can.
-        let sec = app.post(&format!("/orgs/{org}/projects"), ann, json!({"key": "SEC", "name": "Secret", "visibility": "private"})).await;
-        let sec = sec.expect(201)["id"].as_str().unwrap().to_owned();
+        let sec = app.private_project(org, ann).await;
         app.post(&format!("/orgs/{org}/projects/{sec}/tasks"), ann, json!({"title": "Hidden"})).await.expect(201);
         let moved = app.post(&format!("/orgs/{org}/tasks/WEB-1/move"), ann, json!({"status_id": doing, "version": 1})).await;
         assert_eq!(moved.expect(200)["version"], 2);
@@ -102,10 +101,8 @@ both_backends! {
     async fn streams_refuse_what_the_caller_may_not_open(app: TestApp) {
         let team = app.team().await;
         let (org, ann, bob) = (team.org, &team.ann, &team.bob);
-        let carol = app.user("carol").await;
-        let other = app.org(&carol, "Other").await;
-        let sec = app.post(&format!("/orgs/{org}/projects"), ann, json!({"key": "SEC", "name": "Secret", "visibility": "private"})).await;
-        let sec = sec.expect(201)["id"].as_str().unwrap().to_owned();
+        let (other, _) = app.stranger_org().await;
+        let sec = app.private_project(org, ann).await;
         app.get(&format!("/orgs/{other}/stream"), ann).await.expect_problem(404, "org_not_found");
         app.get(&format!("/orgs/{org}/stream?project_id={sec}"), bob).await.expect_problem(404, "project_not_found");
         let r = app.call(reqwest::Method::GET, &format!("/orgs/{org}/stream"), Some(ann), None,

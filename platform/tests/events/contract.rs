@@ -228,8 +228,15 @@ every_store! {
             t.store.counters(org, Some(web), day1, day2).await.unwrap(),
             vec![
                 c(day1, Some(web), COMMENTS_ADDED, 1),
+                c(day1, Some(web), "flow_in_completed", 1),
+                c(day1, Some(web), "flow_out_started", 1),
                 c(day1, Some(web), TASKS_COMPLETED, 1),
                 c(day1, Some(web), TASKS_CREATED, 2),
+                // Reopened (completed → unstarted), then completed again (started → completed).
+                c(day2, Some(web), "flow_in_completed", 1),
+                c(day2, Some(web), "flow_in_unstarted", 1),
+                c(day2, Some(web), "flow_out_completed", 1),
+                c(day2, Some(web), "flow_out_started", 1),
                 c(day2, Some(web), TASKS_COMPLETED, 1),
                 c(day2, Some(web), TASKS_REOPENED, 1),
             ]
@@ -243,6 +250,8 @@ every_store! {
             vec![
                 c(day1, None, ATTACHMENTS_ADDED, 1),
                 c(day1, None, COMMENTS_ADDED, 1),
+                c(day1, None, "flow_in_completed", 1),
+                c(day1, None, "flow_out_started", 1),
                 c(day1, None, TASKS_COMPLETED, 1),
                 c(day1, None, TASKS_CREATED, 3),
             ],

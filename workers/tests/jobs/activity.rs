@@ -115,7 +115,7 @@ both_backends! {
         assert_eq!(feed.events[0].payload["changes"]["status_category"], json!({ "from": "started", "to": "completed" }));
         let day = row.created_at.date_naive();
         let counted = store.counters(org, Some(project), day, day).await.unwrap();
-        assert_eq!(counted.iter().map(|c| (c.name.as_str(), c.value)).collect::<Vec<_>>(), vec![("tasks_completed", 1)]);
+        assert_eq!(counted.iter().map(|c| (c.name.as_str(), c.value)).collect::<Vec<_>>(), vec![("flow_in_completed", 1), ("flow_out_started", 1), ("tasks_completed", 1)]);
     }
 }
 
