@@ -7,7 +7,7 @@
 //! requests slower, not wrong (see `platform::cache` for why deletes cannot be lost).
 use std::sync::Arc;
 
-use platform::cache::{Cache, CacheError, MemoryCache, DEFAULT_TTL};
+use platform::cache::{Cache, CacheError, FillTicket, Found, MemoryCache, DEFAULT_TTL};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
@@ -45,6 +45,14 @@ pub fn membership_key(org_id: Uuid, user_id: Uuid) -> String {
     format!("membership:{org_id}:{user_id}")
 }
 
+/// What a lookup found in the cache.
+#[derive(Debug)]
+pub enum Cached<T> {
+    Hit(T),
+    /// Read the database, then [`ReadCache::fill`] with the ticket (none when the cache did not answer).
+    Miss(Option<FillTicket>),
+}
+
 /// The process's cache, as the lookups use it.
 #[derive(Clone, Debug)]
 pub struct ReadCache {
@@ -61,13 +69,13 @@ impl ReadCache {
         ReadCache::new(Arc::new(MemoryCache::new(DEFAULT_TTL)))
     }
 
-    /// The cached value under `key`, or `None` for "read the database" (a miss, a bypass or an error, each
+    /// The cached value under `key`, or a miss for "read the database" (a miss, a bypass or an error, each
     /// counted).
-    pub async fn read<T: DeserializeOwned>(&self, lookup: Lookup, key: &str) -> Option<T> {
+    pub async fn read<T: DeserializeOwned>(&self, lookup: Lookup, key: &str) -> Cached<T> {
         let result = platform::cache::get_json::<T>(self.cache.as_ref(), key).await;
         let outcome = match &result {
-            Ok(Some(_)) => "hit",
-            Ok(None) => "miss",
+            Ok(Found::Hit(_)) => "hit",
+            Ok(Found::Miss(_)) => "miss",
             Err(e) if e.is_bypass() => "bypass",
             Err(e) => {
                 tracing::debug!(cache = lookup.label(), error = %e, "cache read failed; reading the database");
@@ -76,12 +84,17 @@ impl ReadCache {
         };
         metrics::counter!("taskforge_cache_requests_total", "cache" => lookup.label(), "result" => outcome)
             .increment(1);
-        result.ok().flatten()
+        match result {
+            Ok(Found::Hit(value)) => Cached::Hit(value),
+            Ok(Found::Miss(ticket)) => Cached::Miss(Some(ticket)),
+            Err(_) => Cached::Miss(None),
+        }
     }
 
-    /// Stores what the database said under `key` (unless it was deleted within the last TTL). Best effort.
-    pub async fn fill<T: Serialize>(&self, lookup: Lookup, key: &str, value: &T) {
-        match platform::cache::fill_json(self.cache.as_ref(), key, value).await {
+    /// Stores what the database said under `key`, if the miss gave a ticket and no delete came since. Best effort.
+    pub async fn fill<T: Serialize>(&self, lookup: Lookup, key: &str, value: &T, ticket: Option<FillTicket>) {
+        let Some(ticket) = ticket else { return };
+        match platform::cache::fill_json(self.cache.as_ref(), key, value, ticket).await {
             Ok(()) | Err(CacheError::Bypassed(_)) => {}
             Err(e) => tracing::debug!(cache = lookup.label(), error = %e, "cache fill failed"),
         }

@@ -20,7 +20,7 @@ use super::rate_limit::TokenBudget;
 use super::{secrets, Actor, Credential, TokenScopes};
 use crate::error::AppError;
 use crate::problem::ApiError;
-use crate::read_cache::{session_key, token_key, Lookup};
+use crate::read_cache::{session_key, token_key, Cached, Lookup};
 use crate::state::AppState;
 
 /// Name of the HttpOnly session cookie.
@@ -122,23 +122,25 @@ impl From<sessions::Model> for SessionRow {
 
 async fn token_row(state: &AppState, digest: String) -> Result<Option<TokenRow>, AppError> {
     let key = token_key(&digest);
-    if let Some(row) = state.cache.read(Lookup::Token, &key).await {
-        return Ok(Some(row));
-    }
+    let ticket = match state.cache.read::<TokenRow>(Lookup::Token, &key).await {
+        Cached::Hit(row) => return Ok(Some(row)),
+        Cached::Miss(ticket) => ticket,
+    };
     let found = api_tokens::Entity::find().filter(api_tokens::Column::TokenHash.eq(digest)).one(&state.db).await?;
     let Some(row) = found.map(TokenRow::from) else { return Ok(None) };
-    state.cache.fill(Lookup::Token, &key, &row).await;
+    state.cache.fill(Lookup::Token, &key, &row, ticket).await;
     Ok(Some(row))
 }
 
 async fn session_row(state: &AppState, digest: String) -> Result<Option<SessionRow>, AppError> {
     let key = session_key(&digest);
-    if let Some(row) = state.cache.read(Lookup::Session, &key).await {
-        return Ok(Some(row));
-    }
+    let ticket = match state.cache.read::<SessionRow>(Lookup::Session, &key).await {
+        Cached::Hit(row) => return Ok(Some(row)),
+        Cached::Miss(ticket) => ticket,
+    };
     let found = sessions::Entity::find().filter(sessions::Column::TokenHash.eq(digest)).one(&state.db).await?;
     let Some(row) = found.map(SessionRow::from) else { return Ok(None) };
-    state.cache.fill(Lookup::Session, &key, &row).await;
+    state.cache.fill(Lookup::Session, &key, &row, ticket).await;
     Ok(Some(row))
 }
 

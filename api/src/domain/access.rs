@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::Actor;
 use crate::error::AppError;
-use crate::read_cache::{membership_key, Lookup, ReadCache};
+use crate::read_cache::{membership_key, Cached, Lookup, ReadCache};
 
 /// A membership as cached: the role's name, `None` for "not a member".
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,17 +38,18 @@ async fn member_scope(
     org_id: Uuid,
 ) -> Result<Option<Scope>, AppError> {
     let key = membership_key(org_id, user_id);
-    if let Some(cached) = cache.read::<CachedMembership>(Lookup::Membership, &key).await {
-        match cached.role.map(|r| r.parse()) {
+    let ticket = match cache.read::<CachedMembership>(Lookup::Membership, &key).await {
+        Cached::Hit(cached) => match cached.role.map(|r| r.parse()) {
             None => return Ok(None),
             Some(Ok(role)) => return Ok(Some(Scope::of_cached_member(org_id, user_id, role))),
-            // A role this release does not know: ask the database, which is the record.
-            Some(Err(_)) => {}
-        }
-    }
+            // A role this release does not know: ask the database, which is the record (and leave the entry).
+            Some(Err(_)) => None,
+        },
+        Cached::Miss(ticket) => ticket,
+    };
     let scope = Scope::of_member(db, user_id, org_id).await?;
     let cached = CachedMembership { role: scope.as_ref().map(|s| s.role().as_str().to_owned()) };
-    cache.fill(Lookup::Membership, &key, &cached).await;
+    cache.fill(Lookup::Membership, &key, &cached, ticket).await;
     Ok(scope)
 }
 

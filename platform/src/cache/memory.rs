@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Cache, CacheError, KEY_PREFIX};
+use super::{Cache, CacheError, FillTicket, Found, KEY_PREFIX};
 
 /// Entries kept at most; beyond that, fills are dropped until expired entries are swept. Deletes always land.
 const MAX_ENTRIES: usize = 100_000;
@@ -17,63 +17,89 @@ const MAX_ENTRIES: usize = 100_000;
 #[derive(Debug)]
 pub struct MemoryCache {
     ttl: Duration,
-    slots: Mutex<HashMap<String, Slot>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    slots: HashMap<String, Slot>,
+    next_tombstone: u64,
 }
 
 #[derive(Debug)]
 struct Slot {
-    /// `None` is a tombstone: deleted, not to be filled until it expires.
-    value: Option<Vec<u8>>,
+    content: Content,
     expires_at: Instant,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Content {
+    Value(Vec<u8>),
+    /// Deleted; the id tells one delete from the next.
+    Tombstone(u64),
 }
 
 impl MemoryCache {
     /// An empty cache whose entries live `ttl`.
     pub fn new(ttl: Duration) -> MemoryCache {
-        MemoryCache { ttl, slots: Mutex::new(HashMap::new()) }
+        MemoryCache { ttl, state: Mutex::default() }
     }
 
-    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a slot half-written (each update is one insert or remove).
-        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The ticket of what a live slot holds (`None`: nothing).
+fn ticket_of(slot: Option<&Slot>, now: Instant) -> Option<FillTicket> {
+    match slot.filter(|s| s.expires_at > now) {
+        None => Some(FillTicket(None)),
+        Some(Slot { content: Content::Tombstone(id), .. }) => Some(FillTicket(Some(id.to_be_bytes().to_vec()))),
+        Some(Slot { content: Content::Value(_), .. }) => None,
     }
 }
 
 #[async_trait]
 impl Cache for MemoryCache {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        let key = format!("{KEY_PREFIX}{key}");
-        let mut slots = self.slots();
-        match slots.get(&key) {
-            Some(slot) if slot.expires_at > Instant::now() => Ok(slot.value.clone()),
-            Some(_) => {
-                slots.remove(&key);
-                Ok(None)
-            }
-            None => Ok(None),
-        }
-    }
-
-    async fn fill(&self, key: &str, value: &[u8]) -> Result<(), CacheError> {
+    async fn get(&self, key: &str) -> Result<Found, CacheError> {
         let key = format!("{KEY_PREFIX}{key}");
         let now = Instant::now();
-        let mut slots = self.slots();
-        if slots.get(&key).is_some_and(|slot| slot.expires_at > now) {
+        let mut state = self.state();
+        if let Some(Slot { content: Content::Value(v), expires_at }) = state.slots.get(&key) {
+            if *expires_at > now {
+                return Ok(Found::Hit(v.clone()));
+            }
+        }
+        if state.slots.get(&key).is_some_and(|s| s.expires_at <= now) {
+            state.slots.remove(&key);
+        }
+        Ok(Found::Miss(ticket_of(state.slots.get(&key), now).expect("a live value was returned above")))
+    }
+
+    async fn fill(&self, key: &str, value: &[u8], ticket: FillTicket) -> Result<(), CacheError> {
+        let key = format!("{KEY_PREFIX}{key}");
+        let now = Instant::now();
+        let mut state = self.state();
+        if ticket_of(state.slots.get(&key), now) != Some(ticket) {
             return Ok(());
         }
-        if slots.len() >= MAX_ENTRIES {
-            slots.retain(|_, slot| slot.expires_at > now);
-            if slots.len() >= MAX_ENTRIES {
+        if state.slots.len() >= MAX_ENTRIES {
+            state.slots.retain(|_, slot| slot.expires_at > now);
+            if state.slots.len() >= MAX_ENTRIES {
                 return Ok(());
             }
         }
-        slots.insert(key, Slot { value: Some(value.to_vec()), expires_at: now + self.ttl });
+        state.slots.insert(key, Slot { content: Content::Value(value.to_vec()), expires_at: now + self.ttl });
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
         let key = format!("{KEY_PREFIX}{key}");
-        self.slots().insert(key, Slot { value: None, expires_at: Instant::now() + self.ttl });
+        let mut state = self.state();
+        state.next_tombstone += 1;
+        let content = Content::Tombstone(state.next_tombstone);
+        state.slots.insert(key, Slot { content, expires_at: Instant::now() + self.ttl });
         Ok(())
     }
 

@@ -8,10 +8,12 @@
 //!
 //! - **A failed read is a miss.** Adapters report trouble as a [`CacheError`]; callers treat every error as "not
 //!   cached" and read the database. Nothing the cache does is ever an error to a client.
-//! - **A delete writes a tombstone.** [`Cache::delete`] leaves a marker for one TTL instead of removing the key, and
-//!   [`Cache::fill`] never overwrites an entry or a marker. That closes the race of cache-aside: a reader that read
-//!   the database just before a write committed and fills just after the writer's delete finds the marker and
-//!   stores nothing, so the old value cannot come back after the delete.
+//! - **A delete writes a tombstone, and a fill needs the ticket of its read.** [`Cache::delete`] leaves a marker
+//!   (with an id of its own) for one TTL instead of removing the key. A read that misses returns a [`FillTicket`]
+//!   saying what the key held (nothing, or which tombstone), and [`Cache::fill`] stores only if the key still holds
+//!   exactly that. That closes the race of cache-aside: a reader that read the database just before a write
+//!   committed finds, when it fills, the writer's newer tombstone instead of what its ticket names, and stores
+//!   nothing; a reader that came after the delete holds that tombstone's ticket and fills at once.
 //! - **An invalidation is never lost** (Redis, [`RedisCache`]): a delete that fails is kept in a pending set and
 //!   replayed until Redis takes it, and the process reads nothing from the cache while deletes are pending.
 //! - **After any Redis error the process bypasses the cache for one TTL.** An outage seen by this process may also
@@ -70,14 +72,43 @@ impl CacheError {
     }
 }
 
+/// What a read found: the value, or a miss with the ticket for filling the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found<T = Vec<u8>> {
+    Hit(T),
+    Miss(FillTicket),
+}
+
+impl<T> Found<T> {
+    /// The value of a hit.
+    pub fn hit(self) -> Option<T> {
+        match self {
+            Found::Hit(v) => Some(v),
+            Found::Miss(_) => None,
+        }
+    }
+}
+
+/// What a key held when a read missed: nothing, or a delete's tombstone. A fill with it lands only while the key
+/// still holds exactly that, so a delete between the read and the fill wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FillTicket(pub(crate) Option<Vec<u8>>);
+
+impl FillTicket {
+    /// Whether the read found a delete's tombstone rather than nothing.
+    pub fn is_after_delete(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
 /// A cache of byte values with a TTL, read through and invalidated by the callers.
 #[async_trait]
 pub trait Cache: Send + Sync + 'static {
-    /// The value under `key`, or `None` when there is none (absent, expired or deleted within the last TTL).
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
-    /// Stores `value` under `key` for one TTL, unless the key holds a value already or was deleted within the last
-    /// TTL (see the module docs: a fill never undoes a delete).
-    async fn fill(&self, key: &str, value: &[u8]) -> Result<(), CacheError>;
+    /// The value under `key`, or a miss (absent, expired, or deleted within the last TTL) with its fill ticket.
+    async fn get(&self, key: &str) -> Result<Found, CacheError>;
+    /// Stores `value` under `key` for one TTL if the key still holds what `ticket` says it held at the read (see
+    /// the module docs: a fill never undoes a delete); otherwise stores nothing, which is not an error.
+    async fn fill(&self, key: &str, value: &[u8], ticket: FillTicket) -> Result<(), CacheError>;
     /// Makes `key` read as absent and unfillable for one TTL. An error means the delete is kept and replayed; the
     /// caller only logs it.
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
@@ -92,16 +123,21 @@ impl std::fmt::Debug for dyn Cache {
 }
 
 /// [`Cache::get`] of a JSON value.
-pub async fn get_json<T: DeserializeOwned>(cache: &dyn Cache, key: &str) -> Result<Option<T>, CacheError> {
-    match cache.get(key).await? {
-        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-        None => Ok(None),
-    }
+pub async fn get_json<T: DeserializeOwned>(cache: &dyn Cache, key: &str) -> Result<Found<T>, CacheError> {
+    Ok(match cache.get(key).await? {
+        Found::Hit(bytes) => Found::Hit(serde_json::from_slice(&bytes)?),
+        Found::Miss(ticket) => Found::Miss(ticket),
+    })
 }
 
 /// [`Cache::fill`] with a JSON value.
-pub async fn fill_json<T: Serialize + ?Sized>(cache: &dyn Cache, key: &str, value: &T) -> Result<(), CacheError> {
-    cache.fill(key, &serde_json::to_vec(value)?).await
+pub async fn fill_json<T: Serialize + ?Sized>(
+    cache: &dyn Cache,
+    key: &str,
+    value: &T,
+    ticket: FillTicket,
+) -> Result<(), CacheError> {
+    cache.fill(key, &serde_json::to_vec(value)?, ticket).await
 }
 
 /// The cache the configuration names (`TASKFORGE_CACHE`): in-process, off, or Redis.

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Cache, CacheError, DEFAULT_TTL};
+use super::{Cache, CacheError, FillTicket, Found, DEFAULT_TTL};
 
 /// A cache that holds nothing.
 #[derive(Debug, Clone, Copy)]
@@ -11,11 +11,11 @@ pub struct NoCache;
 
 #[async_trait]
 impl Cache for NoCache {
-    async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+    async fn get(&self, _key: &str) -> Result<Found, CacheError> {
         Err(CacheError::Bypassed("the cache is off"))
     }
 
-    async fn fill(&self, _key: &str, _value: &[u8]) -> Result<(), CacheError> {
+    async fn fill(&self, _key: &str, _value: &[u8], _ticket: FillTicket) -> Result<(), CacheError> {
         Err(CacheError::Bypassed("the cache is off"))
     }
 

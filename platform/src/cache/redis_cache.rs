@@ -11,7 +11,9 @@
 //!   takes every tombstone; while anything is pending the process does not read the cache, and later deletes join
 //!   the set instead of racing ahead of it.
 //!
-//! Values are stored as `v` + bytes, tombstones as `-`; both with `PX` = TTL, fills with `NX`.
+//! Values are stored as `v` + bytes, tombstones as `-` + a UUID, both with `PX` = TTL. A fill after a read that
+//! found nothing is `SET … NX`; after a read that found a tombstone it is a script that sets the value only while
+//! that same tombstone is there (`FILL_OVER_TOMBSTONE`).
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -21,13 +23,17 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::{Cache, CacheError, KEY_PREFIX};
+use super::{Cache, CacheError, FillTicket, Found, KEY_PREFIX};
 
 /// Deadline of one Redis command, connecting included.
 pub const OP_TIMEOUT: Duration = Duration::from_millis(500);
 
-const TOMBSTONE: &[u8] = b"-";
+const TOMBSTONE_TAG: u8 = b'-';
 const VALUE_TAG: u8 = b'v';
+
+/// `KEYS[1]` = key, `ARGV` = the tombstone the read saw, the value, the TTL in ms: compare and set, atomically.
+const FILL_OVER_TOMBSTONE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+     return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end return false";
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(2);
 
@@ -140,9 +146,12 @@ impl Inner {
         }
     }
 
+    /// A fresh tombstone for `full_key`: its own id, so a read that saw an older one cannot fill over it.
     fn tombstone(&self, full_key: &str) -> redis::Cmd {
+        let mut marker = vec![TOMBSTONE_TAG];
+        marker.extend_from_slice(uuid::Uuid::now_v7().as_bytes());
         let mut cmd = redis::cmd("SET");
-        cmd.arg(full_key).arg(TOMBSTONE).arg("PX").arg(ttl_millis(self.ttl));
+        cmd.arg(full_key).arg(marker).arg("PX").arg(ttl_millis(self.ttl));
         cmd
     }
 }
@@ -193,19 +202,19 @@ async fn replay_pending_deletes(inner: Arc<Inner>) {
 
 #[async_trait]
 impl Cache for RedisCache {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+    async fn get(&self, key: &str) -> Result<Found, CacheError> {
         if let Some(reason) = self.inner.bypass_reason() {
             return Err(CacheError::Bypassed(reason));
         }
         let mut cmd = redis::cmd("GET");
         cmd.arg(format!("{KEY_PREFIX}{key}"));
         match self.inner.run(&cmd).await {
-            Ok(redis::Value::BulkString(bytes)) => match bytes.split_first() {
-                Some((&VALUE_TAG, value)) => Ok(Some(value.to_vec())),
-                // A tombstone, or a value of a shape this release does not write: a miss either way.
-                _ => Ok(None),
+            Ok(redis::Value::BulkString(mut stored)) => match stored.first() {
+                Some(&VALUE_TAG) => Ok(Found::Hit(stored.split_off(1))),
+                // A tombstone, or a value of a shape this release does not write: a miss that may replace it.
+                _ => Ok(Found::Miss(FillTicket(Some(stored)))),
             },
-            Ok(_) => Ok(None),
+            Ok(_) => Ok(Found::Miss(FillTicket(None))),
             Err(e) => {
                 self.inner.note_error("get", &e);
                 Err(CacheError::Unavailable(e))
@@ -213,15 +222,27 @@ impl Cache for RedisCache {
         }
     }
 
-    async fn fill(&self, key: &str, value: &[u8]) -> Result<(), CacheError> {
+    async fn fill(&self, key: &str, value: &[u8], ticket: FillTicket) -> Result<(), CacheError> {
         if let Some(reason) = self.inner.bypass_reason() {
             return Err(CacheError::Bypassed(reason));
         }
         let mut stored = Vec::with_capacity(value.len() + 1);
         stored.push(VALUE_TAG);
         stored.extend_from_slice(value);
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(format!("{KEY_PREFIX}{key}")).arg(stored).arg("PX").arg(ttl_millis(self.inner.ttl)).arg("NX");
+        let full_key = format!("{KEY_PREFIX}{key}");
+        let ttl = ttl_millis(self.inner.ttl);
+        let cmd = match ticket.0 {
+            None => {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(full_key).arg(stored).arg("PX").arg(ttl).arg("NX");
+                cmd
+            }
+            Some(seen) => {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(FILL_OVER_TOMBSTONE).arg(1).arg(full_key).arg(seen).arg(stored).arg(ttl);
+                cmd
+            }
+        };
         match self.inner.run(&cmd).await {
             Ok(_) => Ok(()),
             Err(e) => {
