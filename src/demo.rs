@@ -77,7 +77,7 @@ async fn seed_org(state: &AppState, owner: &entities::tables::users::Model) -> a
     ] {
         let u = person(state, email, name, tz).await?;
         let inv = orgs::invite(db, &scope, email, role, 24, &state.secret).await.map_err(err)?;
-        orgs::accept_invitation(db, u.id, &inv.token).await.map_err(err)?;
+        orgs::accept_invitation(db, &state.cache, u.id, &inv.token).await.map_err(err)?;
         people.push(u.id);
     }
     let plans: [(&str, &str, &[DemoTask]); 2] = [

@@ -105,8 +105,20 @@ async fn serve(config: Config, demo: bool, embedded: bool) -> anyhow::Result<()>
         if embedded { Some(worker_cli::start_embedded(&config, &db, queue.clone(), bus.clone()).await?) } else { None };
     let storage = platform::storage::storage_from_config(&config).await?;
     let events = platform::events::event_store_from_config(&config, &db).await?;
-    let state =
-        api::AppState::new(db, config)?.with_queue(queue).with_storage(storage).with_events(events).with_bus(bus);
+    let cache = platform::cache::cache_from_config(&config)?;
+    if !embedded && config.cache == platform::config::CacheKind::Memory {
+        tracing::warn!(
+            "TASKFORGE_CACHE is `memory`: with several API processes each keeps its own cache, and a revoked token \
+             or a changed role can be honoured by the others for up to a minute; set TASKFORGE_CACHE to a \
+             redis:// URL (or `none`) when more than one API process runs"
+        );
+    }
+    let state = api::AppState::new(db, config)?
+        .with_queue(queue)
+        .with_storage(storage)
+        .with_events(events)
+        .with_bus(bus)
+        .with_cache(cache);
     if demo {
         let login = demo::seed(&state).await.context("seeding the demo data")?;
         println!("Demo data ready. Sign in as {} with password {}", login.email, login.password);

@@ -5,6 +5,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod problem;
+pub mod read_cache;
 pub mod startup;
 pub mod state;
 

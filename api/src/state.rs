@@ -2,6 +2,7 @@
 use std::sync::Arc;
 
 use platform::bus::{Bus, MemoryBus};
+use platform::cache::Cache;
 use platform::events::{DbEventStore, EventStore};
 use platform::jobs::{DbQueue, Queue};
 use platform::secret_key::{SecretKey, SecretKeyError};
@@ -10,6 +11,8 @@ use platform::Config;
 use sea_orm::DatabaseConnection;
 
 use crate::auth::rate_limit::Limiters;
+use crate::auth::token_use::TokenUse;
+use crate::read_cache::ReadCache;
 
 /// Everything a handler needs: the database, the configuration, the rate limiters, the queue for jobs that are
 /// not driven by the outbox (account mail and scans), the secret key for derived tokens, and the storage port (with
@@ -28,10 +31,14 @@ pub struct AppState {
     pub events: Arc<dyn EventStore>,
     /// Where live updates arrive for the org streams.
     pub bus: Arc<dyn Bus>,
+    /// Tokens, sessions and memberships as the per-request lookups read them.
+    pub cache: ReadCache,
+    /// When this process last recorded each token's use.
+    pub token_use: Arc<TokenUse>,
 }
 
 impl AppState {
-    /// State on the database queue, local storage and an in-process bus; [`AppState::with_queue`] and [`AppState::with_storage`]
+    /// State on the database queue, local storage, an in-process bus and an in-process cache; the `with_*` methods
     /// swap in other adapters.
     pub fn new(db: DatabaseConnection, config: Config) -> Result<AppState, SecretKeyError> {
         let limiters = Arc::new(Limiters::new(&config));
@@ -46,7 +53,19 @@ impl AppState {
         let ttl = chrono::Duration::days(i64::from(config.event_ttl_days));
         let events: Arc<dyn EventStore> = Arc::new(DbEventStore::new(db.clone(), ttl));
         let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-        Ok(AppState { db, config: Arc::new(config), limiters, queue, secret, storage, blobs: Some(blobs), events, bus })
+        Ok(AppState {
+            db,
+            config: Arc::new(config),
+            limiters,
+            queue,
+            secret,
+            storage,
+            blobs: Some(blobs),
+            events,
+            bus,
+            cache: ReadCache::in_memory(),
+            token_use: Arc::new(TokenUse::default()),
+        })
     }
 
     /// Uses `storage` (from `platform::storage::storage_from_config`); the blob endpoint serves only while the
@@ -68,6 +87,12 @@ impl AppState {
     /// Uses `bus` (from `platform::bus::bus_from_config`), shared with the workers in `serve`.
     pub fn with_bus(mut self, bus: Arc<dyn Bus>) -> AppState {
         self.bus = bus;
+        self
+    }
+
+    /// Uses `cache` (from `platform::cache::cache_from_config`): Redis when several API processes run.
+    pub fn with_cache(mut self, cache: Arc<dyn Cache>) -> AppState {
+        self.cache = ReadCache::new(cache);
         self
     }
 

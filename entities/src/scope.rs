@@ -38,6 +38,13 @@ impl Scope {
         }))
     }
 
+    /// The scope of a member whose role the membership cache remembers. The cache is filled only from what
+    /// [`Scope::of_member`] read and is cleared whenever that membership changes, so this is still a scope built
+    /// from a membership row.
+    pub fn of_cached_member(org_id: Uuid, user_id: Uuid, role: Role) -> Scope {
+        Scope { org_id, user_id, role }
+    }
+
     /// The scope of the creator of a brand-new org, written in the same transaction as its owner membership.
     pub fn of_new_org_owner(org_id: Uuid, user_id: Uuid) -> Scope {
         Scope { org_id, user_id, role: Role::Owner }

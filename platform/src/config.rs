@@ -27,6 +27,7 @@ struct RawConfig {
     dynamodb_table: String,
     event_ttl_days: u32,
     bus: String,
+    cache: String,
     aws_region: String,
     aws_endpoint_url: Option<String>,
     secret_key: Option<String>,
@@ -66,6 +67,7 @@ impl Default for RawConfig {
             dynamodb_table: "taskforge-events".into(),
             event_ttl_days: 400,
             bus: "memory".into(),
+            cache: "memory".into(),
             aws_region: "us-east-1".into(),
             aws_endpoint_url: None,
             secret_key: None,
@@ -123,6 +125,17 @@ pub enum EventsKind {
     DynamoDb,
 }
 
+/// Cache adapter selection (see `platform::cache`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheKind {
+    /// In this process only: right for `serve`, wrong for several `api` processes.
+    Memory,
+    /// No cache: every lookup reads the database.
+    None,
+    /// Redis at this URL, shared by every process.
+    Redis(String),
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -153,6 +166,8 @@ pub struct Config {
     pub event_ttl_days: u32,
     /// `None` for the in-process bus, else the Redis URL.
     pub bus_redis_url: Option<String>,
+    /// Where sessions, tokens and memberships are cached.
+    pub cache: CacheKind,
     /// Region of every AWS client (SQS, SES, S3, DynamoDB).
     pub aws_region: String,
     /// Overrides the AWS endpoints (a moto server or LocalStack); `None` in AWS.
@@ -270,6 +285,12 @@ impl Config {
             url if url.starts_with("redis://") || url.starts_with("rediss://") => Some(url.to_owned()),
             other => return Err(invalid("bus", other, "expected `memory` or a redis:// URL")),
         };
+        let cache = match raw.cache.as_str() {
+            "memory" => CacheKind::Memory,
+            "none" => CacheKind::None,
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => CacheKind::Redis(url.to_owned()),
+            other => return Err(invalid("cache", other, "expected `memory`, `none` or a redis:// URL")),
+        };
         if raw.aws_region.trim().is_empty() {
             return Err(invalid("aws_region", "", "must name a region, e.g. eu-west-1"));
         }
@@ -354,6 +375,7 @@ impl Config {
             dynamodb_table: raw.dynamodb_table,
             event_ttl_days: raw.event_ttl_days,
             bus_redis_url,
+            cache,
             aws_region: raw.aws_region,
             aws_endpoint_url: aws_endpoint_url.map(|u| u.trim_end_matches('/').to_owned()),
             secret_key,
@@ -464,6 +486,18 @@ mod tests {
         assert!(err.contains("`clamd_addr`") && err.contains("TASKFORGE_CLAMD_ADDR"), "{err}");
         let err = Config::from_pairs([("scan_blocklist_sha256", format!("{digest},nope"))]).unwrap_err().to_string();
         assert!(err.contains("`scan_blocklist_sha256`") && err.contains("`nope`"), "{err}");
+    }
+
+    #[test]
+    fn the_cache_is_memory_none_or_a_redis_url() {
+        assert_eq!(Config::from_pairs([]).unwrap().cache, CacheKind::Memory);
+        assert_eq!(Config::from_pairs([("cache", "none".to_owned())]).unwrap().cache, CacheKind::None);
+        let url = "rediss://cache.internal:6379/0";
+        assert_eq!(Config::from_pairs([("cache", url.to_owned())]).unwrap().cache, CacheKind::Redis(url.into()));
+        for bad in ["redis", "memcached://x", ""] {
+            let err = Config::from_pairs([("cache", bad.to_owned())]).unwrap_err().to_string();
+            assert!(err.contains("`cache`") && err.contains("TASKFORGE_CACHE"), "{err}");
+        }
     }
 
     #[test]

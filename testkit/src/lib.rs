@@ -1,6 +1,7 @@
 //! Test support shared by the crates' suites: a private database per test ([`PrivateDb`]), the rule for services
 //! that do not answer ([`unavailable`]: a failure under `CI=true`, a skip with a message elsewhere), a reachability
-//! probe, and [`eventually`] for polling with a deadline instead of sleeping.
+//! probe, [`eventually`] for polling with a deadline instead of sleeping, and Redis servers ([`redis`]).
+pub mod redis;
 pub mod sse;
 
 use std::fmt::Display;

@@ -1,16 +1,26 @@
 //! Resolves the caller of every request into an [`Actor`] (or none), enforces CSRF on cookie-authenticated unsafe
 //! requests, token scopes by method, and the per-token rate limit with its `RateLimit-*` headers.
+//!
+//! Token and session rows are read through the cache ([`crate::read_cache`]) by the secret's digest. Only rows that
+//! exist are cached (a stream of made-up tokens must not fill the cache); revocation, logout and the end of a
+//! user's sessions delete the entry when they commit, and expiry is checked on every request against the row's own
+//! `expires_at`, so neither depends on the entry's TTL.
 #![allow(clippy::disallowed_methods)] // sessions and tokens belong to users, not to a tenant
 
+use chrono::{DateTime, Utc};
 use entities::tables::{api_tokens, sessions};
 use poem::http::{HeaderValue, Method};
 use poem::{Endpoint, IntoResponse, Request, Response};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::rate_limit::TokenBudget;
 use super::{secrets, Actor, Credential, TokenScopes};
 use crate::error::AppError;
 use crate::problem::ApiError;
+use crate::read_cache::{session_key, token_key, Cached, Lookup};
 use crate::state::AppState;
 
 /// Name of the HttpOnly session cookie.
@@ -71,16 +81,75 @@ pub async fn authenticate<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<
     Ok(resp)
 }
 
+/// What a request needs of an `api_tokens` row, as cached.
+#[derive(Debug, Serialize, Deserialize)]
+struct TokenRow {
+    id: Uuid,
+    user_id: Uuid,
+    scopes: String,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<api_tokens::Model> for TokenRow {
+    fn from(m: api_tokens::Model) -> Self {
+        TokenRow {
+            id: m.id,
+            user_id: m.user_id,
+            scopes: m.scopes,
+            expires_at: m.expires_at,
+            revoked_at: m.revoked_at,
+            last_used_at: m.last_used_at,
+        }
+    }
+}
+
+/// What a request needs of a `sessions` row, as cached.
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionRow {
+    id: Uuid,
+    user_id: Uuid,
+    csrf_token: String,
+    expires_at: DateTime<Utc>,
+}
+
+impl From<sessions::Model> for SessionRow {
+    fn from(m: sessions::Model) -> Self {
+        SessionRow { id: m.id, user_id: m.user_id, csrf_token: m.csrf_token, expires_at: m.expires_at }
+    }
+}
+
+async fn token_row(state: &AppState, digest: String) -> Result<Option<TokenRow>, AppError> {
+    let key = token_key(&digest);
+    let ticket = match state.cache.read::<TokenRow>(Lookup::Token, &key).await {
+        Cached::Hit(row) => return Ok(Some(row)),
+        Cached::Miss(ticket) => ticket,
+    };
+    let found = api_tokens::Entity::find().filter(api_tokens::Column::TokenHash.eq(digest)).one(&state.db).await?;
+    let Some(row) = found.map(TokenRow::from) else { return Ok(None) };
+    state.cache.fill(Lookup::Token, &key, &row, ticket).await;
+    Ok(Some(row))
+}
+
+async fn session_row(state: &AppState, digest: String) -> Result<Option<SessionRow>, AppError> {
+    let key = session_key(&digest);
+    let ticket = match state.cache.read::<SessionRow>(Lookup::Session, &key).await {
+        Cached::Hit(row) => return Ok(Some(row)),
+        Cached::Miss(ticket) => ticket,
+    };
+    let found = sessions::Entity::find().filter(sessions::Column::TokenHash.eq(digest)).one(&state.db).await?;
+    let Some(row) = found.map(SessionRow::from) else { return Ok(None) };
+    state.cache.fill(Lookup::Session, &key, &row, ticket).await;
+    Ok(Some(row))
+}
+
 async fn token_actor(state: &AppState, token: &str, method: &Method) -> Result<Option<(Actor, TokenBudget)>, AppError> {
     if !token.starts_with(secrets::TOKEN_PREFIX) {
         return Ok(None);
     }
     let now = entities::now();
-    let Some(row) = api_tokens::Entity::find()
-        .filter(api_tokens::Column::TokenHash.eq(secrets::digest(token)))
-        .one(&state.db)
-        .await?
-    else {
+    let Some(row) = token_row(state, secrets::digest(token)).await? else {
         return Ok(None);
     };
     if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
@@ -94,11 +163,14 @@ async fn token_actor(state: &AppState, token: &str, method: &Method) -> Result<O
         let needed = if is_safe(method) { "read" } else { "write" };
         return Err(AppError::forbidden("insufficient_scope", format!("this token lacks the `{needed}` scope")));
     }
-    // Record use at most once a minute: a write per request would make every read a write.
-    if row.last_used_at.is_none_or(|t| (now - t).num_seconds() >= 60) {
-        let mut active: api_tokens::ActiveModel = row.clone().into();
-        active.last_used_at = Set(Some(now));
-        active.update(&state.db).await?;
+    // Record use at most once a minute: a write per request would make every read a write. Only the time is
+    // written (and it is not cached), so a revocation committed meanwhile is not undone.
+    if state.token_use.is_due(row.id, row.last_used_at, now) {
+        api_tokens::Entity::update_many()
+            .col_expr(api_tokens::Column::LastUsedAt, Expr::value(now))
+            .filter(api_tokens::Column::Id.eq(row.id))
+            .exec(&state.db)
+            .await?;
     }
     let actor = Actor { user_id: row.user_id, credential: Credential::Token { token_id: row.id, scopes } };
     Ok(Some((actor, budget)))
@@ -106,9 +178,7 @@ async fn token_actor(state: &AppState, token: &str, method: &Method) -> Result<O
 
 async fn session_actor(state: &AppState, secret: &str, req: &Request) -> Result<Option<Actor>, AppError> {
     let now = entities::now();
-    let Some(row) =
-        sessions::Entity::find().filter(sessions::Column::TokenHash.eq(secrets::digest(secret))).one(&state.db).await?
-    else {
+    let Some(row) = session_row(state, secrets::digest(secret)).await? else {
         return Ok(None);
     };
     if row.expires_at <= now {

@@ -8,6 +8,7 @@ pub mod passwords;
 pub mod rate_limit;
 pub mod schemes;
 pub mod secrets;
+pub mod token_use;
 
 use uuid::Uuid;
 

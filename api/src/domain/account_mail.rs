@@ -8,7 +8,7 @@
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use entities::tables::{account_tokens, sessions, users};
+use entities::tables::{account_tokens, users};
 use platform::jobs::{Envelope, Job};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
@@ -159,7 +159,8 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: String)
     active.email_verified_at = Set(Some(verified));
     active.updated_at = Set(entities::now());
     active.update(&tx).await?;
-    sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(row.user_id)).exec(&tx).await?;
+    let ended = super::accounts::end_sessions(&tx, row.user_id, None).await?;
     tx.commit().await?;
+    super::accounts::forget_sessions(&state.cache, &ended).await;
     Ok(())
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{passwords, secrets, TokenScopes};
 use crate::error::{is_unique_violation, text_field, AppError, Validator};
+use crate::read_cache::{session_key, token_key, ReadCache};
 use crate::state::AppState;
 
 /// A syntactically valid, lower-cased email address.
@@ -169,10 +170,37 @@ pub async fn session_csrf(db: &impl ConnectionTrait, session_id: Uuid) -> Result
     Ok(s.csrf_token)
 }
 
-/// Ends a session.
-pub async fn close_session(db: &impl ConnectionTrait, session_id: Uuid) -> Result<(), AppError> {
+/// Ends a session, in the database and then in the cache.
+pub async fn close_session(db: &impl ConnectionTrait, cache: &ReadCache, session_id: Uuid) -> Result<(), AppError> {
+    let Some(s) = sessions::Entity::find_by_id(session_id).one(db).await? else { return Ok(()) };
     sessions::Entity::delete_by_id(session_id).exec(db).await?;
+    cache.forget(&session_key(&s.token_hash)).await;
     Ok(())
+}
+
+/// Deletes the user's sessions (all but `keep`) inside the caller's transaction; returns their digests, for
+/// [`forget_sessions`] once it commits.
+pub async fn end_sessions(
+    tx: &impl ConnectionTrait,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<Vec<String>, AppError> {
+    let mut ended = sessions::Entity::find().filter(sessions::Column::UserId.eq(user_id));
+    let mut others = sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user_id));
+    if let Some(keep) = keep {
+        ended = ended.filter(sessions::Column::Id.ne(keep));
+        others = others.filter(sessions::Column::Id.ne(keep));
+    }
+    let digests = ended.all(tx).await?.into_iter().map(|s| s.token_hash).collect();
+    others.exec(tx).await?;
+    Ok(digests)
+}
+
+/// Deletes ended sessions from the cache (after their transaction committed).
+pub async fn forget_sessions(cache: &ReadCache, digests: &[String]) {
+    for digest in digests {
+        cache.forget(&session_key(digest)).await;
+    }
 }
 
 /// Loads a user.
@@ -233,12 +261,9 @@ pub async fn change_password(
     active.password_hash = Set(hash);
     active.updated_at = Set(entities::now());
     active.update(&tx).await?;
-    let mut others = sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user_id));
-    if let Some(keep) = keep_session {
-        others = others.filter(sessions::Column::Id.ne(keep));
-    }
-    others.exec(&tx).await?;
+    let ended = end_sessions(&tx, user_id, keep_session).await?;
     tx.commit().await?;
+    forget_sessions(&state.cache, &ended).await;
     Ok(())
 }
 
@@ -296,18 +321,25 @@ pub async fn list_tokens(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec
         .await?)
 }
 
-/// Revokes one of the caller's tokens; another user's token id answers 404.
-pub async fn revoke_token(db: &impl ConnectionTrait, user_id: Uuid, token_id: Uuid) -> Result<(), AppError> {
+/// Revokes one of the caller's tokens (then deletes it from the cache); another user's token id answers 404.
+pub async fn revoke_token(
+    db: &impl ConnectionTrait,
+    cache: &ReadCache,
+    user_id: Uuid,
+    token_id: Uuid,
+) -> Result<(), AppError> {
     let row = api_tokens::Entity::find_by_id(token_id)
         .filter(api_tokens::Column::UserId.eq(user_id))
         .one(db)
         .await?
         .ok_or(AppError::NotFound("token_not_found"))?;
+    let key = token_key(&row.token_hash);
     if row.revoked_at.is_none() {
         let mut active: api_tokens::ActiveModel = row.into();
         active.revoked_at = Set(Some(entities::now()));
         active.update(db).await?;
     }
+    cache.forget(&key).await;
     Ok(())
 }
 

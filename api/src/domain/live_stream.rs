@@ -27,6 +27,7 @@ use super::activity::{sees, store_error};
 use super::project_access::{visible_project, visible_project_ids};
 use crate::auth::Actor;
 use crate::error::AppError;
+use crate::read_cache::ReadCache;
 
 /// The most events one catch-up replays; past that the client is told to reload ([`StreamItem::Reset`]).
 pub const CATCH_UP_LIMIT: usize = 1000;
@@ -97,6 +98,8 @@ pub enum StreamItem {
 #[derive(Clone)]
 pub struct StreamDeps {
     pub db: DatabaseConnection,
+    /// Where the membership behind the stream's scope is read (and re-read while it runs).
+    pub cache: ReadCache,
     pub events: Arc<dyn EventStore>,
     pub bus: Arc<dyn Bus>,
 }
@@ -116,7 +119,7 @@ pub async fn open(
     org_id: Uuid,
     request: StreamRequest,
 ) -> Result<mpsc::Receiver<StreamItem>, AppError> {
-    let scope = access::scope(&deps.db, &actor, org_id).await?;
+    let scope = access::scope(&deps.db, &deps.cache, &actor, org_id).await?;
     if let Some(project_id) = request.project_id {
         visible_project(&deps.db, &scope, project_id).await?;
     }
@@ -262,7 +265,7 @@ impl Stream {
     /// Re-reads the caller's access. `false` (end the stream) when they are no longer a member or the project is
     /// no longer theirs to see.
     async fn refresh(&mut self) -> bool {
-        let scope = match access::scope(&self.deps.db, &self.actor, self.org_id).await {
+        let scope = match access::scope(&self.deps.db, &self.deps.cache, &self.actor, self.org_id).await {
             Ok(scope) => scope,
             Err(AppError::NotFound(_)) => return false,
             Err(e) => {

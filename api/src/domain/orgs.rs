@@ -12,11 +12,12 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::access::require;
+use super::access::{forget_membership, require};
 use super::outbox::{self, Event};
 use crate::auth::secrets;
 use crate::domain::accounts::Email;
 use crate::error::{text_field, AppError, Validator};
+use crate::read_cache::ReadCache;
 
 /// An org with the caller's role in it.
 pub struct OrgWithRole {
@@ -156,9 +157,9 @@ pub async fn update(
     Ok(org)
 }
 
-/// Deletes the org and all its data (owner only).
+/// Deletes the org and all its data (owner only), then every member's cached membership.
 #[allow(clippy::disallowed_methods)] // the orgs row itself, keyed by the scope's org id
-pub async fn delete(db: &DatabaseConnection, scope: &Scope) -> Result<(), AppError> {
+pub async fn delete(db: &DatabaseConnection, cache: &ReadCache, scope: &Scope) -> Result<(), AppError> {
     require(scope, Permission::DeleteOrg)?;
     use entities::tables::{comments, labels, projects, statuses, task_labels, tasks};
     let tx = db.begin().await?;
@@ -172,6 +173,8 @@ pub async fn delete(db: &DatabaseConnection, scope: &Scope) -> Result<(), AppErr
     scope.delete_many::<project_members::Entity>().exec(&tx).await?;
     scope.delete_many::<projects::Entity>().exec(&tx).await?;
     scope.delete_many::<invitations::Entity>().exec(&tx).await?;
+    let former_members: Vec<Uuid> =
+        scope.find::<memberships::Entity>().all(&tx).await?.into_iter().map(|m| m.user_id).collect();
     scope.delete_many::<memberships::Entity>().exec(&tx).await?;
     orgs::Entity::delete_by_id(scope.org_id()).exec(&tx).await?;
     outbox::record(
@@ -187,6 +190,9 @@ pub async fn delete(db: &DatabaseConnection, scope: &Scope) -> Result<(), AppErr
     )
     .await?;
     tx.commit().await?;
+    for user_id in former_members {
+        forget_membership(cache, scope.org_id(), user_id).await;
+    }
     Ok(())
 }
 
@@ -220,9 +226,10 @@ async fn owner_count(db: &impl ConnectionTrait, scope: &Scope) -> Result<u64, Ap
     Ok(scope.find::<memberships::Entity>().filter(memberships::Column::Role.eq(Role::Owner.as_str())).count(db).await?)
 }
 
-/// Changes a member's role.
+/// Changes a member's role (and forgets the cached one).
 pub async fn change_role(
     db: &DatabaseConnection,
+    cache: &ReadCache,
     scope: &Scope,
     user_id: Uuid,
     role: &str,
@@ -254,6 +261,7 @@ pub async fn change_role(
     )
     .await?;
     tx.commit().await?;
+    forget_membership(cache, scope.org_id(), user_id).await;
     Ok(Member { membership, user: target.user })
 }
 
@@ -286,8 +294,13 @@ async fn drop_membership(
     .await
 }
 
-/// Removes a member (and their assignments and watches in this org).
-pub async fn remove_member(db: &DatabaseConnection, scope: &Scope, user_id: Uuid) -> Result<(), AppError> {
+/// Removes a member (and their assignments and watches in this org), then their cached membership.
+pub async fn remove_member(
+    db: &DatabaseConnection,
+    cache: &ReadCache,
+    scope: &Scope,
+    user_id: Uuid,
+) -> Result<(), AppError> {
     require(scope, Permission::ManageMembers)?;
     let tx = db.begin().await?;
     let target = member(&tx, scope, user_id).await?;
@@ -296,15 +309,17 @@ pub async fn remove_member(db: &DatabaseConnection, scope: &Scope, user_id: Uuid
     }
     drop_membership(&tx, scope, &target, "member.removed").await?;
     tx.commit().await?;
+    forget_membership(cache, scope.org_id(), user_id).await;
     Ok(())
 }
 
-/// The caller leaves the org.
-pub async fn leave(db: &DatabaseConnection, scope: &Scope) -> Result<(), AppError> {
+/// The caller leaves the org (and their cached membership goes).
+pub async fn leave(db: &DatabaseConnection, cache: &ReadCache, scope: &Scope) -> Result<(), AppError> {
     let tx = db.begin().await?;
     let target = member(&tx, scope, scope.user_id()).await?;
     drop_membership(&tx, scope, &target, "member.left").await?;
     tx.commit().await?;
+    forget_membership(cache, scope.org_id(), scope.user_id()).await;
     Ok(())
 }
 
@@ -433,9 +448,15 @@ pub async fn revoke_invitation(db: &DatabaseConnection, scope: &Scope, id: Uuid)
     Ok(())
 }
 
-/// Accepts an invitation with its token. The signed-in user's email must be the invited address.
+/// Accepts an invitation with its token. The signed-in user's email must be the invited address. The cached
+/// "not a member" of the user (from a visit before accepting) goes once it commits.
 #[allow(clippy::disallowed_methods)] // the token is the capability: it names its own org
-pub async fn accept_invitation(db: &DatabaseConnection, user_id: Uuid, token: &str) -> Result<OrgWithRole, AppError> {
+pub async fn accept_invitation(
+    db: &DatabaseConnection,
+    cache: &ReadCache,
+    user_id: Uuid,
+    token: &str,
+) -> Result<OrgWithRole, AppError> {
     let tx = db.begin().await?;
     let inv = invitations::Entity::find()
         .filter(invitations::Column::TokenHash.eq(secrets::digest(token.trim())))
@@ -482,5 +503,6 @@ pub async fn accept_invitation(db: &DatabaseConnection, user_id: Uuid, token: &s
     .await?;
     let org = orgs::Entity::find_by_id(org_id).one(&tx).await?.ok_or(AppError::NotFound("org_not_found"))?;
     tx.commit().await?;
+    forget_membership(cache, org_id, user_id).await;
     Ok(OrgWithRole { org, role })
 }

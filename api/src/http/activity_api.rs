@@ -117,7 +117,7 @@ async fn page(
     which: FeedRef,
     f: Filters,
 ) -> Result<Json<ActivityPage>, ApiError> {
-    let s = scope(&state.db, auth.actor(), org_id).await?;
+    let s = scope(&state.db, &state.cache, auth.actor(), org_id).await?;
     let page = activity::feed(&state.db, state.events.as_ref(), &s, which, f).await?;
     Ok(Json(ActivityPage {
         items: page.events.into_iter().map(ActivityItem::from).collect(),
@@ -232,7 +232,7 @@ impl ActivityApi {
             "ndjson" => false,
             _ => return Err(crate::error::AppError::invalid("format", "must be csv or ndjson").into()),
         };
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let mut f = filters(event_type, actor, since, until, Query(Some(activity::MAX_LIMIT)), Query(None));
         let mut events = Vec::new();
         loop {

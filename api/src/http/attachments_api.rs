@@ -168,7 +168,7 @@ impl AttachmentsApi {
         task: Path<String>,
         body: Json<NewAttachmentInput>,
     ) -> Result<Created<CreatedAttachment>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let b = body.0;
         let input = NewAttachment {
             file_name: b.file_name,
@@ -189,7 +189,7 @@ impl AttachmentsApi {
         org_id: Path<Uuid>,
         task: Path<String>,
     ) -> Result<Json<Vec<Attachment>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let views = attachments::list(&state.db, &files(&state), &s, &task.0).await?;
         Ok(Json(views.into_iter().map(Attachment::from).collect()))
     }
@@ -203,7 +203,7 @@ impl AttachmentsApi {
         org_id: Path<Uuid>,
         attachment_id: Path<Uuid>,
     ) -> Result<Json<Attachment>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(attachments::get(&state.db, &files(&state), &s, attachment_id.0).await?.into()))
     }
 
@@ -220,7 +220,7 @@ impl AttachmentsApi {
         org_id: Path<Uuid>,
         attachment_id: Path<Uuid>,
     ) -> Result<Json<SignedRequest>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(attachments::download(&state.db, &files(&state), &s, attachment_id.0).await?.into()))
     }
 
@@ -233,7 +233,7 @@ impl AttachmentsApi {
         org_id: Path<Uuid>,
         attachment_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         attachments::delete(&state.db, &files(&state), &s, attachment_id.0).await?;
         Ok(NoContent::Done)
     }

@@ -280,7 +280,7 @@ impl AuthApi {
     #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
     async fn logout(&self, state: Data<&AppState>, auth: Auth) -> Result<SessionClosed, ApiError> {
         let session_id = auth.actor().require_session()?;
-        accounts::close_session(&state.db, session_id).await?;
+        accounts::close_session(&state.db, &state.cache, session_id).await?;
         Ok(SessionClosed::SignedOut(format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")))
     }
 
@@ -374,7 +374,7 @@ impl AuthApi {
         auth: Auth,
         token_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
-        accounts::revoke_token(&state.db, auth.actor().user_id, token_id.0).await?;
+        accounts::revoke_token(&state.db, &state.cache, auth.actor().user_id, token_id.0).await?;
         Ok(NoContent::Done)
     }
 }

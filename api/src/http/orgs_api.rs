@@ -149,7 +149,7 @@ impl OrgsApi {
     /// Get an organisation
     #[oai(path = "/orgs/:org_id", method = "get", operation_id = "getOrg")]
     async fn get(&self, state: Data<&AppState>, auth: Auth, org_id: Path<Uuid>) -> Result<Json<Org>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let org = orgs::get(&state.db, &s).await?;
         Ok(Json(OrgWithRole { org, role: s.role() }.into()))
     }
@@ -164,7 +164,7 @@ impl OrgsApi {
         body: Json<OrgPatchInput>,
     ) -> Result<Json<Org>, ApiError> {
         auth.actor().require_admin_scope()?;
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let b = body.0;
         let limit = match b.max_attachment_bytes {
             poem_openapi::types::MaybeUndefined::Undefined => None,
@@ -180,8 +180,8 @@ impl OrgsApi {
     #[oai(path = "/orgs/:org_id", method = "delete", operation_id = "deleteOrg")]
     async fn delete(&self, state: Data<&AppState>, auth: Auth, org_id: Path<Uuid>) -> Result<NoContent, ApiError> {
         auth.actor().require_admin_scope()?;
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
-        orgs::delete(&state.db, &s).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
+        orgs::delete(&state.db, &state.cache, &s).await?;
         Ok(NoContent::Done)
     }
 
@@ -193,7 +193,7 @@ impl OrgsApi {
         auth: Auth,
         org_id: Path<Uuid>,
     ) -> Result<Json<Vec<Member>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(orgs::members(&state.db, &s).await?.into_iter().map(Member::from).collect()))
     }
 
@@ -208,8 +208,8 @@ impl OrgsApi {
         body: Json<RoleInput>,
     ) -> Result<Json<Member>, ApiError> {
         auth.actor().require_admin_scope()?;
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
-        Ok(Json(orgs::change_role(&state.db, &s, user_id.0, &body.role).await?.into()))
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
+        Ok(Json(orgs::change_role(&state.db, &state.cache, &s, user_id.0, &body.role).await?.into()))
     }
 
     /// Remove a member
@@ -222,16 +222,16 @@ impl OrgsApi {
         user_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
         auth.actor().require_admin_scope()?;
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
-        orgs::remove_member(&state.db, &s, user_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
+        orgs::remove_member(&state.db, &state.cache, &s, user_id.0).await?;
         Ok(NoContent::Done)
     }
 
     /// Leave an organisation (the last owner cannot)
     #[oai(path = "/orgs/:org_id/leave", method = "post", operation_id = "leaveOrg")]
     async fn leave(&self, state: Data<&AppState>, auth: Auth, org_id: Path<Uuid>) -> Result<NoContent, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
-        orgs::leave(&state.db, &s).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
+        orgs::leave(&state.db, &state.cache, &s).await?;
         Ok(NoContent::Done)
     }
 
@@ -245,7 +245,7 @@ impl OrgsApi {
         body: Json<InvitationInput>,
     ) -> Result<Created<CreatedInvitation>, ApiError> {
         auth.actor().require_admin_scope()?;
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let ttl = state.config.invitation_ttl_hours;
         let c = orgs::invite(&state.db, &s, &body.email, &body.role, ttl, &state.secret).await?;
         Ok(Created::Created(Json(CreatedInvitation { invitation: c.invitation.into(), token: c.token })))
@@ -259,7 +259,7 @@ impl OrgsApi {
         auth: Auth,
         org_id: Path<Uuid>,
     ) -> Result<Json<Vec<Invitation>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(orgs::pending_invitations(&state.db, &s).await?.into_iter().map(Invitation::from).collect()))
     }
 
@@ -273,7 +273,7 @@ impl OrgsApi {
         invitation_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
         auth.actor().require_admin_scope()?;
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         orgs::revoke_invitation(&state.db, &s, invitation_id.0).await?;
         Ok(NoContent::Done)
     }
@@ -281,6 +281,6 @@ impl OrgsApi {
     /// Accept an invitation with its token
     #[oai(path = "/invitations/accept", method = "post", operation_id = "acceptInvitation")]
     async fn accept(&self, state: Data<&AppState>, auth: Auth, body: Json<AcceptInput>) -> Result<Json<Org>, ApiError> {
-        Ok(Json(orgs::accept_invitation(&state.db, auth.actor().user_id, &body.token).await?.into()))
+        Ok(Json(orgs::accept_invitation(&state.db, &state.cache, auth.actor().user_id, &body.token).await?.into()))
     }
 }

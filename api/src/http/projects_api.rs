@@ -185,7 +185,7 @@ impl ProjectsApi {
         org_id: Path<Uuid>,
         body: Json<CreateProjectInput>,
     ) -> Result<Created<Project>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let body = body.0;
         let input =
             NewProject { key: body.key, name: body.name, description: body.description, visibility: body.visibility };
@@ -202,7 +202,7 @@ impl ProjectsApi {
         /// `false` (default): active projects; `true`: archived ones; `all`: both.
         archived: Query<Option<String>>,
     ) -> Result<Json<Vec<Project>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let filter = archived.0.as_deref().map(ArchivedFilter::parse).transpose()?.unwrap_or_default();
         Ok(Json(projects::list(&state.db, &s, filter).await?.into_iter().map(Project::from).collect()))
     }
@@ -216,7 +216,7 @@ impl ProjectsApi {
         org_id: Path<Uuid>,
         project_id: Path<Uuid>,
     ) -> Result<Json<Project>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(projects::get(&state.db, &s, project_id.0).await?.into()))
     }
 
@@ -230,7 +230,7 @@ impl ProjectsApi {
         project_id: Path<Uuid>,
         body: Json<UpdateProjectInput>,
     ) -> Result<Json<Project>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let body = body.0;
         let changes = ProjectChanges { name: body.name, description: body.description, visibility: body.visibility };
         Ok(Json(projects::update(&state.db, &s, project_id.0, changes).await?.into()))
@@ -245,7 +245,7 @@ impl ProjectsApi {
         org_id: Path<Uuid>,
         project_id: Path<Uuid>,
     ) -> Result<Json<Project>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(projects::set_archived(&state.db, &s, project_id.0, true).await?.into()))
     }
 
@@ -258,7 +258,7 @@ impl ProjectsApi {
         org_id: Path<Uuid>,
         project_id: Path<Uuid>,
     ) -> Result<Json<Project>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(projects::set_archived(&state.db, &s, project_id.0, false).await?.into()))
     }
 
@@ -272,7 +272,7 @@ impl ProjectsApi {
         project_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
         auth.actor().require_admin_scope()?;
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         projects::delete(&state.db, &s, project_id.0).await?;
         Ok(NoContent::Done)
     }
@@ -286,7 +286,7 @@ impl ProjectsApi {
         org_id: Path<Uuid>,
         project_id: Path<Uuid>,
     ) -> Result<Json<Vec<UserSummary>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let users = projects::members(&state.db, &s, project_id.0).await?;
         Ok(Json(users.iter().map(UserSummary::from).collect()))
     }
@@ -301,7 +301,7 @@ impl ProjectsApi {
         project_id: Path<Uuid>,
         body: Json<AddProjectMemberInput>,
     ) -> Result<Created<UserSummary>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let user = projects::add_member(&state.db, &s, project_id.0, body.user_id).await?;
         Ok(Created::Created(Json((&user).into())))
     }
@@ -320,7 +320,7 @@ impl ProjectsApi {
         project_id: Path<Uuid>,
         user_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         projects::remove_member(&state.db, &s, project_id.0, user_id.0).await?;
         Ok(NoContent::Done)
     }
@@ -334,7 +334,7 @@ impl ProjectsApi {
         org_id: Path<Uuid>,
         project_id: Path<Uuid>,
     ) -> Result<Json<Vec<Status>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(statuses::list(&state.db, &s, project_id.0).await?.into_iter().map(Status::from).collect()))
     }
 
@@ -348,7 +348,7 @@ impl ProjectsApi {
         project_id: Path<Uuid>,
         body: Json<CreateStatusInput>,
     ) -> Result<Created<Status>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let body = body.0;
         let input = NewStatus { name: body.name, category: body.category, position: body.position };
         Ok(Created::Created(Json(statuses::create(&state.db, &s, project_id.0, input).await?.into())))
@@ -368,7 +368,7 @@ impl ProjectsApi {
         project_id: Path<Uuid>,
         body: Json<ReorderStatusesInput>,
     ) -> Result<Json<Vec<Status>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let list = statuses::reorder(&state.db, &s, project_id.0, body.0.status_ids).await?;
         Ok(Json(list.into_iter().map(Status::from).collect()))
     }
@@ -388,7 +388,7 @@ impl ProjectsApi {
         status_id: Path<Uuid>,
         body: Json<UpdateStatusInput>,
     ) -> Result<Json<Status>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let body = body.0;
         let changes = StatusChanges { name: body.name, category: body.category };
         Ok(Json(statuses::update(&state.db, &s, project_id.0, status_id.0, changes).await?.into()))
@@ -410,7 +410,7 @@ impl ProjectsApi {
         /// Another status of the project for the tasks in this one; required when tasks use it.
         move_to: Query<Option<Uuid>>,
     ) -> Result<NoContent, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         statuses::delete(&state.db, &s, project_id.0, status_id.0, move_to.0).await?;
         Ok(NoContent::Done)
     }
@@ -424,7 +424,7 @@ impl ProjectsApi {
         org_id: Path<Uuid>,
         project_id: Path<Uuid>,
     ) -> Result<Json<Vec<Label>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(labels::list(&state.db, &s, project_id.0).await?.into_iter().map(Label::from).collect()))
     }
 
@@ -438,7 +438,7 @@ impl ProjectsApi {
         project_id: Path<Uuid>,
         body: Json<CreateLabelInput>,
     ) -> Result<Created<Label>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let body = body.0;
         let input = NewLabel { name: body.name, color: body.color };
         Ok(Created::Created(Json(labels::create(&state.db, &s, project_id.0, input).await?.into())))
@@ -455,7 +455,7 @@ impl ProjectsApi {
         label_id: Path<Uuid>,
         body: Json<UpdateLabelInput>,
     ) -> Result<Json<Label>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let body = body.0;
         let changes = LabelChanges { name: body.name, color: body.color };
         Ok(Json(labels::update(&state.db, &s, project_id.0, label_id.0, changes).await?.into()))
@@ -475,7 +475,7 @@ impl ProjectsApi {
         project_id: Path<Uuid>,
         label_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         labels::delete(&state.db, &s, project_id.0, label_id.0).await?;
         Ok(NoContent::Done)
     }

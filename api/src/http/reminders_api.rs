@@ -105,7 +105,7 @@ impl RemindersApi {
         org_id: Path<Uuid>,
         task: Path<String>,
     ) -> Result<Json<Vec<Reminder>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(reminders::list(&state.db, &s, &task.0).await?.into_iter().map(Reminder::from).collect()))
     }
 
@@ -119,7 +119,7 @@ impl RemindersApi {
         task: Path<String>,
         body: Json<NewReminderInput>,
     ) -> Result<Created<Reminder>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let b = body.0;
         let input = NewReminder {
             remind_at: b.remind_at,
@@ -141,7 +141,7 @@ impl RemindersApi {
         reminder_id: Path<Uuid>,
         body: Json<ReminderPatchInput>,
     ) -> Result<Json<Reminder>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let b = body.0;
         let patch = ReminderPatch {
             remind_at: maybe(b.remind_at),
@@ -166,7 +166,7 @@ impl RemindersApi {
         task: Path<String>,
         reminder_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         reminders::delete(&state.db, &s, &task.0, reminder_id.0).await?;
         Ok(NoContent::Done)
     }

@@ -189,7 +189,7 @@ impl ReportsApi {
         org_id: Path<Uuid>,
         body: Json<NewReportInput>,
     ) -> Result<Created<Report>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let b = body.0;
         let input = NewReport {
             kind: b.kind.into(),
@@ -210,7 +210,7 @@ impl ReportsApi {
         auth: Auth,
         org_id: Path<Uuid>,
     ) -> Result<Json<Vec<Report>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(reports::list(&state.db, &s).await?.into_iter().map(Report::from).collect()))
     }
 
@@ -223,7 +223,7 @@ impl ReportsApi {
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
     ) -> Result<Json<Report>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(reports::get(&state.db, &s, report_id.0).await?.into()))
     }
 
@@ -236,7 +236,7 @@ impl ReportsApi {
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
     ) -> Result<Json<SignedRequest>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(reports::download(&state.db, state.storage.as_ref(), &s, report_id.0).await?.into()))
     }
 
@@ -249,7 +249,7 @@ impl ReportsApi {
         org_id: Path<Uuid>,
         body: Json<NewReportScheduleInput>,
     ) -> Result<Created<ReportSchedule>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let b = body.0;
         let input = NewSchedule {
             kind: b.kind.into(),
@@ -269,7 +269,7 @@ impl ReportsApi {
         auth: Auth,
         org_id: Path<Uuid>,
     ) -> Result<Json<Vec<ReportSchedule>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(report_schedules::list(&state.db, &s).await?.into_iter().map(ReportSchedule::from).collect()))
     }
 
@@ -286,7 +286,7 @@ impl ReportsApi {
         org_id: Path<Uuid>,
         schedule_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         report_schedules::delete(&state.db, &s, schedule_id.0).await?;
         Ok(NoContent::Done)
     }
@@ -300,7 +300,7 @@ impl ReportsApi {
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         reports::delete(&state.db, state.storage.as_ref(), &s, report_id.0).await?;
         Ok(NoContent::Done)
     }

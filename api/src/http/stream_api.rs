@@ -131,7 +131,12 @@ impl StreamApi {
         /// The same as the `Last-Event-ID` header, for clients that cannot set headers.
         last_event_id: Query<Option<String>>,
     ) -> Result<StreamResponse, ApiError> {
-        let deps = StreamDeps { db: state.db.clone(), events: state.events.clone(), bus: state.bus.clone() };
+        let deps = StreamDeps {
+            db: state.db.clone(),
+            cache: state.cache.clone(),
+            events: state.events.clone(),
+            bus: state.bus.clone(),
+        };
         let request =
             StreamRequest { project_id: project_id.0, last_event_id: last_event_id_header.0.or(last_event_id.0) };
         let mut rx = live_stream::open(deps, auth.actor().clone(), org_id.0, request).await?;

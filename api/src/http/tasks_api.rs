@@ -310,7 +310,7 @@ impl TasksApi {
         _idempotency_key: Header<Option<String>>,
         body: Json<NewTaskInput>,
     ) -> Result<TaskCreated, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let b = body.0;
         let input = NewTask {
             title: b.title,
@@ -365,7 +365,7 @@ impl TasksApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<TaskPage>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let params = list_params(
             Some(project_id.0),
             status.0,
@@ -424,7 +424,7 @@ impl TasksApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<TaskPage>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let params = list_params(
             project_id.0,
             status.0,
@@ -455,7 +455,7 @@ impl TasksApi {
         org_id: Path<Uuid>,
         task: Path<String>,
     ) -> Result<TaskResponse, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(ok(tasks::get(&state.db, &s, &task.0).await?))
     }
 
@@ -473,7 +473,7 @@ impl TasksApi {
         body: Json<TaskPatchInput>,
     ) -> Result<TaskResponse, ApiError> {
         let expected = expected_version(if_match.0.as_deref())?;
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let b = body.0;
         let mut v = Validator::new();
         for (field, is_null) in
@@ -511,7 +511,7 @@ impl TasksApi {
         if_match: Header<Option<String>>,
     ) -> Result<NoContent, ApiError> {
         let expected = expected_version(if_match.0.as_deref())?;
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         tasks::set_deleted(&state.db, &s, &task.0, expected, true).await?;
         Ok(NoContent::Done)
     }
@@ -525,7 +525,7 @@ impl TasksApi {
         org_id: Path<Uuid>,
         task: Path<String>,
     ) -> Result<TaskResponse, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(ok(tasks::set_deleted(&state.db, &s, &task.0, None, false).await?))
     }
 
@@ -539,7 +539,7 @@ impl TasksApi {
         task: Path<String>,
         body: Json<MoveInput>,
     ) -> Result<TaskResponse, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let b = body.0;
         let mv = Move { status_id: b.status_id, after_id: b.after_id, before_id: b.before_id, version: b.version };
         Ok(ok(tasks::move_on_board(&state.db, &s, &task.0, mv).await?))
@@ -554,7 +554,7 @@ impl TasksApi {
         org_id: Path<Uuid>,
         task: Path<String>,
     ) -> Result<Json<Vec<Comment>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(comments::list(&state.db, &s, &task.0).await?.into_iter().map(Comment::from).collect()))
     }
 
@@ -568,7 +568,7 @@ impl TasksApi {
         task: Path<String>,
         body: Json<CommentInput>,
     ) -> Result<Created<Comment>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Created::Created(Json(comments::create(&state.db, &s, &task.0, &body.body).await?.into())))
     }
 
@@ -583,7 +583,7 @@ impl TasksApi {
         comment_id: Path<Uuid>,
         body: Json<CommentInput>,
     ) -> Result<Json<Comment>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(comments::edit(&state.db, &s, &task.0, comment_id.0, &body.body).await?.into()))
     }
 
@@ -597,7 +597,7 @@ impl TasksApi {
         task: Path<String>,
         comment_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         comments::delete(&state.db, &s, &task.0, comment_id.0).await?;
         Ok(NoContent::Done)
     }
@@ -611,7 +611,7 @@ impl TasksApi {
         org_id: Path<Uuid>,
         task: Path<String>,
     ) -> Result<Json<Vec<Uuid>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(comments::watchers_of(&state.db, &s, &task.0).await?))
     }
 
@@ -625,7 +625,7 @@ impl TasksApi {
         task: Path<String>,
         body: Json<WatcherInput>,
     ) -> Result<Json<Vec<Uuid>>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         Ok(Json(comments::watch(&state.db, &s, &task.0, body.user_id).await?))
     }
 
@@ -639,7 +639,7 @@ impl TasksApi {
         task: Path<String>,
         user_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id.0).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         comments::unwatch(&state.db, &s, &task.0, user_id.0).await?;
         Ok(NoContent::Done)
     }

@@ -1,14 +1,13 @@
 //! The bus port: the in-process bus, and the Redis bus as several processes use it (two buses on one Redis), its
 //! reconnect after Redis restarts (a private `redis-server`, so the shared one is never stopped) and a quick
 //! failure when Redis is unreachable.
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::Utc;
 use platform::bus::{Bus, BusError, BusMessage, LiveEvent, MemoryBus, RedisBus};
 use platform::events::ActivityEvent;
 use serde_json::json;
+use testkit::redis::{free_port, shared_redis, PrivateRedis};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -73,21 +72,6 @@ async fn the_memory_bus_hands_each_event_to_every_subscriber() {
     bus.publish(&event(org)).await.unwrap();
 }
 
-fn redis_url() -> String {
-    std::env::var("TASKFORGE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-async fn shared_redis() -> Option<String> {
-    let url = redis_url();
-    match testkit::reachable(&url.replace("redis://", "http://")).await {
-        Ok(()) => Some(url),
-        Err(e) => {
-            testkit::unavailable("Redis", &url, e);
-            None
-        }
-    }
-}
-
 #[tokio::test]
 async fn events_published_on_one_redis_bus_reach_the_subscribers_of_another() {
     let Some(url) = shared_redis().await else { return };
@@ -101,68 +85,21 @@ async fn events_published_on_one_redis_bus_reach_the_subscribers_of_another() {
     assert_eq!(next_event(&mut on_one, org).await, sent, "and so does the publisher's own");
 }
 
-/// A private redis-server on a free port, killed on drop.
-struct PrivateRedis {
-    port: u16,
-    child: Child,
-}
-
-impl PrivateRedis {
-    fn start(port: u16) -> Option<PrivateRedis> {
-        let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn();
-        match spawned {
-            Ok(child) => Some(PrivateRedis { port, child }),
-            Err(e) => {
-                testkit::unavailable("redis-server", "PATH", e);
-                None
-            }
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    async fn wait_ready(&self) {
-        let url = format!("http://127.0.0.1:{}", self.port);
-        testkit::eventually(WAIT, "the private redis-server to listen", || async {
-            testkit::reachable(&url).await.ok()
-        })
-        .await;
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[tokio::test]
 async fn a_redis_restart_is_reported_as_a_gap_and_the_bus_carries_on() {
     let port = free_port();
-    let Some(redis) = PrivateRedis::start(port) else { return };
-    redis.wait_ready().await;
+    let Some(redis) = PrivateRedis::start(port).await else { return };
     let bus = RedisBus::connect(&redis.url()).await.unwrap();
     let mut rx = bus.subscribe();
     next_gap(&mut rx).await; // the first subscription
-    drop(redis);
+    redis.stop().await;
     // While Redis is down a publish fails quickly, for the publisher to retry.
     let org = Uuid::now_v7();
     let started = std::time::Instant::now();
     let refused = bus.publish(&event(org)).await;
     assert!(matches!(refused, Err(BusError::Unavailable(_))), "{refused:?}");
     assert!(started.elapsed() < WAIT, "refused without hanging");
-    let Some(again) = PrivateRedis::start(port) else { return };
-    again.wait_ready().await;
+    let Some(_again) = PrivateRedis::start(port).await else { return };
     next_gap(&mut rx).await; // resubscribed: streams catch up from the store
     let sent = event(org);
     testkit::eventually(WAIT, "a publish after the restart", || async { bus.publish(&sent).await.ok() }).await;
