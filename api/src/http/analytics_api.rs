@@ -161,7 +161,7 @@ impl AnalyticsApi {
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
     ) -> Result<Json<AnalyticsReport>, ApiError> {
-        let s = scope(&state.db, auth.actor(), org_id).await?;
+        let s = scope(&state.db, &state.cache, auth.actor(), org_id).await?;
         let now = entities::now();
         let range = DayRange::parse(from, to, now.date_naive())?;
         let src = Sources { db: &state.db, events: state.events.as_ref(), now };
