@@ -23,6 +23,7 @@ use crate::http::idempotency::idempotent;
 use crate::http::notifications_api::NotificationsApi;
 use crate::http::observe::observe;
 use crate::http::orgs_api::OrgsApi;
+use crate::http::outbox_announce::announce_writes;
 use crate::http::projects_api::ProjectsApi;
 use crate::http::reminders_api::RemindersApi;
 use crate::http::reports_api::ReportsApi;
@@ -124,7 +125,7 @@ pub fn build_app(state: AppState) -> impl Endpoint {
     let body_limit = state.config.body_limit_bytes as usize;
     Route::new()
         .at(format!("{}/*key", platform::storage::BLOB_ROUTE), put(put_blob).get(get_blob))
-        .nest("/api/v1", api.around(idempotent).around(authenticate))
+        .nest("/api/v1", api.around(idempotent).around(authenticate).around(announce_writes))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .at("/healthz", get(healthz))

@@ -15,5 +15,6 @@ pub mod secret_key;
 pub mod spreadsheet_text;
 pub mod storage;
 pub mod telemetry;
+pub mod wake;
 
 pub use config::{Config, ConfigError};

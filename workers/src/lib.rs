@@ -28,6 +28,7 @@ use std::time::Duration;
 use platform::bus::Bus;
 use platform::events::EventStore;
 use platform::jobs::{Clock, Pool, Queue};
+use platform::wake::Wake;
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -135,19 +136,25 @@ impl Workers {
         let registry =
             Arc::new(registry(db, queue.clone(), &config.mail, &config.files, &config.events, config.bus.as_ref()));
         let mut tasks = JoinSet::new();
+        // The relay wakes this process's pools when it enqueued, and the bus wakes the relay when a write committed.
+        let jobs_enqueued = Wake::new();
         for pool in config.pools {
             let mut options = RuntimeOptions::for_pool(pool);
             if let Some(n) = config.concurrency {
                 options = options.with_concurrency(n);
             }
-            let runtime = Runtime::new(queue.clone(), registry.clone(), options);
+            let runtime = Runtime::new(queue.clone(), registry.clone(), options).woken_by(jobs_enqueued.clone());
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
                 runtime.run(shutdown).await;
             });
         }
         if config.relay {
-            tasks.spawn(OutboxRelay::new(db.clone(), queue.clone()).run(shutdown.clone()));
+            let mut relay = OutboxRelay::new(db.clone(), queue.clone()).wakes(jobs_enqueued);
+            if let Some(bus) = &config.bus {
+                relay = relay.woken_by(bus.outbox_wake());
+            }
+            tasks.spawn(relay.run(shutdown.clone()));
         }
         if let Some(every) = config.scheduler_tick {
             tasks.spawn(scheduler::run_timer(queue.clone(), every, Clock::system(), shutdown.clone()));

@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use entities::tables::outbox;
 use platform::jobs::{Clock, Envelope, Job, Queue, QueueError};
+use platform::wake::{Waiter, Wake};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -39,8 +40,12 @@ pub struct OutboxRelay {
     pub batch_size: u64,
     /// How long a claim keeps other relays away; longer than one enqueue takes.
     pub claim_lease: Duration,
-    /// Pause between claims while the outbox is empty.
+    /// Pause between claims while the outbox is empty (cut short by [`OutboxRelay::woken_by`]).
     pub poll_interval: Duration,
+    /// Woken when rows were announced (the bus's outbox wake), to publish without waiting out the poll.
+    woken_by: Option<Wake>,
+    /// Woken after jobs were enqueued, for the worker pools of this process to claim them at once.
+    wakes: Option<Wake>,
 }
 
 impl OutboxRelay {
@@ -52,7 +57,21 @@ impl OutboxRelay {
             batch_size: 100,
             claim_lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(200),
+            woken_by: None,
+            wakes: None,
         }
+    }
+
+    /// Cuts the idle pause short when `wake` fires.
+    pub fn woken_by(mut self, wake: Wake) -> OutboxRelay {
+        self.woken_by = Some(wake);
+        self
+    }
+
+    /// Fires `wake` after every batch it enqueued.
+    pub fn wakes(mut self, wake: Wake) -> OutboxRelay {
+        self.wakes = Some(wake);
+        self
     }
 
     /// Claims, enqueues and marks one batch; returns how many rows were published.
@@ -140,8 +159,15 @@ impl OutboxRelay {
     /// Publishes until `shutdown` turns true: back to back while there is a backlog, polling when it is empty.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!("outbox relay started");
+        let mut waiter = self.woken_by.as_ref().map(Wake::waiter);
         loop {
-            let pause = match self.relay_once().await {
+            let outcome = self.relay_once().await;
+            if let (Ok(n), Some(wake)) = (&outcome, &self.wakes) {
+                if *n > 0 {
+                    wake.wake();
+                }
+            }
+            let pause = match outcome {
                 Ok(n) if n as u64 >= self.batch_size => Duration::ZERO,
                 Ok(_) => self.poll_interval,
                 Err(e) => {
@@ -152,9 +178,18 @@ impl OutboxRelay {
             tokio::select! {
                 biased;
                 _ = shutdown.wait_for(|stop| *stop) => break,
-                _ = tokio::time::sleep(pause) => {}
+                _ = idle(waiter.as_mut(), pause) => {}
             }
         }
         tracing::info!("outbox relay stopped");
+    }
+}
+
+/// Sleeps `pause`, or less when `waiter` is woken first.
+pub(crate) async fn idle(waiter: Option<&mut Waiter>, pause: Duration) {
+    match waiter {
+        _ if pause.is_zero() => {}
+        Some(w) => w.wait(pause).await,
+        None => tokio::time::sleep(pause).await,
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use platform::jobs::{Envelope, Lease, LeasedMessage, Pool, Queue};
+use platform::wake::Wake;
 use rand::Rng;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
@@ -113,6 +114,8 @@ pub struct Runtime {
     queue: Arc<dyn Queue>,
     registry: Arc<Registry>,
     options: Arc<RuntimeOptions>,
+    /// Cuts the idle pause short: the relay of this process enqueued jobs.
+    woken_by: Option<Wake>,
 }
 
 /// Aborts a spawned handler when the job is dropped (timeout, or cancellation after the grace period), so a
@@ -132,7 +135,13 @@ async fn signalled(shutdown: &mut watch::Receiver<bool>) {
 
 impl Runtime {
     pub fn new(queue: Arc<dyn Queue>, registry: Arc<Registry>, options: RuntimeOptions) -> Runtime {
-        Runtime { queue, registry, options: Arc::new(options) }
+        Runtime { queue, registry, options: Arc::new(options), woken_by: None }
+    }
+
+    /// Claims at once, instead of at the next poll, when `wake` fires.
+    pub fn woken_by(mut self, wake: Wake) -> Runtime {
+        self.woken_by = Some(wake);
+        self
     }
 
     /// Runs until `shutdown` turns true, then drains.
@@ -143,6 +152,7 @@ impl Runtime {
         let mut running = JoinSet::new();
         let mut claimed: VecDeque<LeasedMessage> = VecDeque::new();
         tracing::info!(pool = pool.name(), concurrency = opts.concurrency, "worker pool started");
+        let mut waiter = self.woken_by.as_ref().map(Wake::waiter);
         loop {
             // Reap finished jobs so the set does not grow with every job ever run.
             while running.try_join_next().is_some() {}
@@ -165,7 +175,7 @@ impl Runtime {
                         tokio::select! {
                             biased;
                             _ = signalled(&mut shutdown) => break,
-                            _ = tokio::time::sleep(opts.poll_interval) => continue,
+                            _ = crate::outbox_relay::idle(waiter.as_mut(), opts.poll_interval) => continue,
                         }
                     }
                 }

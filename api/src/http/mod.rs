@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod notifications_api;
 pub mod observe;
 pub mod orgs_api;
+pub mod outbox_announce;
 pub mod projects_api;
 pub mod reminders_api;
 pub mod reports_api;

@@ -5,16 +5,18 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use super::{Bus, BusError, BusMessage, LiveEvent, SUBSCRIBER_BUFFER};
+use crate::wake::Wake;
 
 /// A bus inside one process.
 #[derive(Clone)]
 pub struct MemoryBus {
     tx: broadcast::Sender<BusMessage>,
+    outbox: Wake,
 }
 
 impl MemoryBus {
     pub fn new() -> MemoryBus {
-        MemoryBus { tx: broadcast::channel(SUBSCRIBER_BUFFER).0 }
+        MemoryBus { tx: broadcast::channel(SUBSCRIBER_BUFFER).0, outbox: Wake::new() }
     }
 }
 
@@ -34,5 +36,13 @@ impl Bus for MemoryBus {
 
     fn subscribe(&self) -> broadcast::Receiver<BusMessage> {
         self.tx.subscribe()
+    }
+
+    async fn announce_outbox(&self) {
+        self.outbox.wake();
+    }
+
+    fn outbox_wake(&self) -> Wake {
+        self.outbox.clone()
     }
 }

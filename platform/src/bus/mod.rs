@@ -6,6 +6,9 @@
 //! have missed something (a subscriber that lagged, a Redis reconnect) is told so with [`BusMessage::Gap`] and
 //! catches up from the store, the same way a client resuming with `Last-Event-ID` does.
 //!
+//! The bus also carries a hint the other way: after a write commits, the API announces that the outbox has rows,
+//! which wakes the outbox relays (in `serve` and in every worker process) at once instead of at their next poll.
+//!
 //! Two adapters: [`MemoryBus`] (a tokio broadcast channel, `serve`: publisher and streams share the process) and
 //! [`RedisBus`] (Redis pub/sub on one channel, several API processes and separate workers).
 mod memory;
@@ -19,6 +22,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::events::ActivityEvent;
+use crate::wake::Wake;
 use crate::Config;
 
 pub use memory::MemoryBus;
@@ -61,6 +65,13 @@ pub trait Bus: Send + Sync + 'static {
     async fn publish(&self, event: &LiveEvent) -> Result<(), BusError>;
     /// A new subscription to what is published from now on.
     fn subscribe(&self) -> broadcast::Receiver<BusMessage>;
+
+    /// Tells the outbox relays of every process that new outbox rows committed, so they publish now instead of at
+    /// their next poll. A hint: it never fails, and a lost one costs one poll interval.
+    async fn announce_outbox(&self);
+
+    /// What [`Bus::announce_outbox`] wakes in this process.
+    fn outbox_wake(&self) -> Wake;
 }
 
 impl std::fmt::Debug for dyn Bus {

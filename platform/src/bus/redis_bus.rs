@@ -17,9 +17,12 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use super::{Bus, BusError, BusMessage, LiveEvent, SUBSCRIBER_BUFFER};
+use crate::wake::Wake;
 
 /// The channel every process publishes to and subscribes on.
 pub const CHANNEL: &str = "taskforge:v1:events";
+/// The channel of outbox announcements (empty messages: "rows committed, relay now").
+pub const OUTBOX_CHANNEL: &str = "taskforge:v1:outbox";
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -30,6 +33,7 @@ pub struct RedisBus {
     publisher: ConnectionManager,
     local: broadcast::Sender<BusMessage>,
     subscribed: watch::Receiver<bool>,
+    outbox: Wake,
     _subscriber: Arc<AbortOnDrop>,
 }
 
@@ -53,8 +57,9 @@ impl RedisBus {
             .map_err(|e| BusError::Unavailable(e.to_string()))?;
         let (local, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         let (subscribed_tx, subscribed) = watch::channel(false);
-        let task = tokio::spawn(subscribe_forever(client, local.clone(), subscribed_tx));
-        Ok(RedisBus { publisher, local, subscribed, _subscriber: Arc::new(AbortOnDrop(task)) })
+        let outbox = Wake::new();
+        let task = tokio::spawn(subscribe_forever(client, local.clone(), outbox.clone(), subscribed_tx));
+        Ok(RedisBus { publisher, local, subscribed, outbox, _subscriber: Arc::new(AbortOnDrop(task)) })
     }
 
     /// Waits until the subscription is live (at most `deadline`); `false` if it is not by then.
@@ -67,6 +72,7 @@ impl RedisBus {
 async fn subscribe_forever(
     client: redis::Client,
     local: broadcast::Sender<BusMessage>,
+    outbox: Wake,
     subscribed: watch::Sender<bool>,
 ) {
     let mut backoff = Duration::from_millis(100);
@@ -74,10 +80,16 @@ async fn subscribe_forever(
         match tokio::time::timeout(TIMEOUT, subscription(&client)).await {
             Ok(Ok(mut messages)) => {
                 backoff = Duration::from_millis(100);
+                // Reconnected: rows may have been announced while away.
+                outbox.wake();
                 subscribed.send_replace(true);
                 tracing::info!(channel = CHANNEL, "subscribed to the Redis bus");
                 let _ = local.send(BusMessage::Gap);
                 while let Some(msg) = messages.next().await {
+                    if msg.get_channel_name() == OUTBOX_CHANNEL {
+                        outbox.wake();
+                        continue;
+                    }
                     match serde_json::from_slice::<LiveEvent>(msg.get_payload_bytes()) {
                         Ok(event) => {
                             let _ = local.send(BusMessage::Event(Arc::new(event)));
@@ -98,7 +110,7 @@ async fn subscribe_forever(
 
 async fn subscription(client: &redis::Client) -> redis::RedisResult<redis::aio::PubSubStream> {
     let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(CHANNEL).await?;
+    pubsub.subscribe(&[CHANNEL, OUTBOX_CHANNEL]).await?;
     Ok(pubsub.into_on_message())
 }
 
@@ -113,5 +125,17 @@ impl Bus for RedisBus {
 
     fn subscribe(&self) -> broadcast::Receiver<BusMessage> {
         self.local.subscribe()
+    }
+
+    async fn announce_outbox(&self) {
+        let mut conn = self.publisher.clone();
+        if let Err(e) = conn.publish::<_, _, i64>(OUTBOX_CHANNEL, "").await {
+            // Only a hint: the relays poll anyway.
+            tracing::debug!(error = %e, "announcing outbox rows on the Redis bus failed");
+        }
+    }
+
+    fn outbox_wake(&self) -> Wake {
+        self.outbox.clone()
     }
 }

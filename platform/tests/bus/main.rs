@@ -105,3 +105,19 @@ async fn a_redis_restart_is_reported_as_a_gap_and_the_bus_carries_on() {
     testkit::eventually(WAIT, "a publish after the restart", || async { bus.publish(&sent).await.ok() }).await;
     assert_eq!(next_event(&mut rx, org).await, sent);
 }
+
+#[tokio::test]
+async fn an_outbox_announcement_wakes_the_relays_of_every_process() {
+    let memory = MemoryBus::new();
+    let mut relay = memory.outbox_wake().waiter();
+    memory.announce_outbox().await;
+    tokio::time::timeout(WAIT, relay.wait(Duration::from_secs(3600))).await.expect("the in-process relay woke");
+
+    let Some(url) = shared_redis().await else { return };
+    let (api, worker) = (RedisBus::connect(&url).await.unwrap(), RedisBus::connect(&url).await.unwrap());
+    assert!(api.wait_subscribed(WAIT).await && worker.wait_subscribed(WAIT).await, "both subscribed");
+    // Made after the subscription's own wake, so only the announcement can end the wait.
+    let mut relay = worker.outbox_wake().waiter();
+    api.announce_outbox().await;
+    tokio::time::timeout(WAIT, relay.wait(Duration::from_secs(3600))).await.expect("the other process's relay woke");
+}

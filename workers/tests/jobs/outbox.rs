@@ -70,4 +70,31 @@ both_backends! {
         assert_eq!(relay.relay_once().await.unwrap(), 0);
         assert_eq!(jobs::Entity::find().count(&t.db).await.unwrap(), 1);
     }
+
+    async fn an_announced_row_is_published_without_waiting_out_the_poll(t: TestDb) {
+        let announced = platform::wake::Wake::new();
+        let enqueued = platform::wake::Wake::new();
+        let mut relay = OutboxRelay::new(t.db.clone(), t.port()).woken_by(announced.clone()).wakes(enqueued.clone());
+        relay.poll_interval = std::time::Duration::from_secs(3600);
+        let mut pools = enqueued.waiter();
+        let org_id = entities::new_id();
+        let published = |id: uuid::Uuid| {
+            let db = t.db.clone();
+            async move { outbox::Entity::find_by_id(id).one(&db).await.unwrap().unwrap().published_at.is_some() }
+        };
+        let first = insert_outbox_row(&t, org_id).await;
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn(relay.run(shutdown));
+        let wait = std::time::Duration::from_secs(20);
+        crate::common::eventually(wait, "the first row to be published", || published(first)).await;
+        // Now the relay sleeps for an hour, unless a write announces new rows.
+        let second = insert_outbox_row(&t, org_id).await;
+        announced.wake();
+        crate::common::eventually(wait, "the announced row to be published", || published(second)).await;
+        // And it woke this process's pools, which would otherwise wait out their own poll.
+        let woke = tokio::time::timeout(std::time::Duration::from_secs(20), pools.wait(std::time::Duration::from_secs(3600))).await;
+        assert!(woke.is_ok(), "the pools were woken");
+        stop.send(true).unwrap();
+        running.await.unwrap();
+    }
 }
