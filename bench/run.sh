@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`, or `bench/run.sh [http] [queue] [mail] [thumbs]` for some sections only (default: all of them, in that
-# order).
+# `make bench`, or `bench/run.sh [http] [queue] [mail] [thumbs] [live]` for some sections only (default: all of them,
+# in that order).
 # docs/performance.md explains the method, the goals and the latest figures.
 #
 # http: load-tests the HTTP API on MariaDB and compares the task list with the same SQL run straight against the
@@ -25,6 +25,11 @@
 # process over all files of a format, timed from outside (start-up and file I/O count on both sides) with its peak
 # RSS from /usr/bin/time. The median of the rounds is reported.
 #
+# live: live-update delivery on one `taskforge api` process with a separate `taskforge worker --pool notifications`,
+# on MariaDB and the Redis bus: bench/live (taskforge-livebench) opens BENCH_LIVE_CLIENTS SSE streams on one project,
+# then renames a task BENCH_LIVE_WRITES times at BENCH_LIVE_RATE per second and times every rename from the start of
+# its PATCH to its arrival on each stream. The same run with one client is the reference.
+#
 # A missed goal is reported as MISS and does not fail the run; a broken run (build, seed, start-up, any non-2xx
 # response or socket error, a worker that dies, a job that fails or runs twice, a deadline) exits non-zero. The
 # processes started here are stopped, and the databases and Redis keys made here removed, on every exit.
@@ -32,13 +37,16 @@
 # Knobs (environment): BENCH_MYSQL_URL (server, default $TASKFORGE_TEST_MYSQL_URL or mysql://root@127.0.0.1:3306),
 # BENCH_KEEP_DB=1 to keep the MariaDB databases for a look.
 #   http: BENCH_DATABASE (taskforge_bench), BENCH_DURATION (15s per scenario), BENCH_CONNECTIONS (32),
-#   BENCH_THREADS (2), BENCH_USERS (50), BENCH_PROJECTS (10), BENCH_TASKS (100000).
+#   BENCH_THREADS (2), BENCH_USERS (50), BENCH_PROJECTS (10), BENCH_TASKS (100000), BENCH_EVENTS (1000000 activity
+#   events over the last year, for the analytics scenarios).
 #   queue: BENCH_QUEUE_JOBS (30000), BENCH_QUEUE_BATCH (500 per enqueue), BENCH_QUEUE_CONCURRENCY (jobs at once per
 #   `taskforge worker`: 64; empty for the pool's own 16), BENCH_QUEUE_DATABASE (taskforge_bench_queue), BENCH_QUEUE_DEADLINE
 #   (300 s per drain), BENCH_REDIS_URL (redis://127.0.0.1:6379/15), BENCH_CELERY_POOL (solo),
 #   BENCH_CELERY_CONCURRENCY (1 per worker), BENCH_CELERY_PREFETCH (256, the prefetch multiplier).
 #   mail: BENCH_MAIL_TASKS (300 in the steady scenario), BENCH_MAIL_RATE (20 tasks/s), BENCH_MAIL_BURST (100 tasks
 #   from 8 concurrent clients; 0 for none), BENCH_MAIL_DEADLINE (60 s for every email to arrive).
+#   live: BENCH_LIVE_CLIENTS (1000), BENCH_LIVE_WRITES (100), BENCH_LIVE_RATE (10 renames/s), BENCH_LIVE_DATABASE
+#   (taskforge_bench_live).
 #   thumbs: BENCH_THUMBS_COUNT (4 photos per format), BENCH_THUMBS_WIDTH x BENCH_THUMBS_HEIGHT (4000 x 3000),
 #   BENCH_THUMBS_SIZE (1024 px box), BENCH_THUMBS_ROUNDS (5), BENCH_THUMBS_CPU (1, the core both are pinned to).
 set -euo pipefail
@@ -46,10 +54,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sections=("$@")
-((${#sections[@]})) || sections=(http queue mail thumbs)
+((${#sections[@]})) || sections=(http queue mail thumbs live)
 for section in "${sections[@]}"; do
-    [[ $section == http || $section == queue || $section == mail || $section == thumbs ]] || {
-        printf 'bench: unknown section %s; expected http, queue, mail and/or thumbs\n' "$section" >&2
+    [[ $section == http || $section == queue || $section == mail || $section == thumbs || $section == live ]] || {
+        printf 'bench: unknown section %s; expected http, queue, mail, thumbs and/or live\n' "$section" >&2
         exit 2
     }
 done
@@ -64,6 +72,7 @@ threads=${BENCH_THREADS:-2}
 users=${BENCH_USERS:-50}
 projects=${BENCH_PROJECTS:-10}
 tasks=${BENCH_TASKS:-100000}
+events=${BENCH_EVENTS:-1000000}
 queue_jobs=${BENCH_QUEUE_JOBS:-30000}
 queue_batch=${BENCH_QUEUE_BATCH:-500}
 queue_concurrency=${BENCH_QUEUE_CONCURRENCY-64}
@@ -83,6 +92,10 @@ thumbs_height=${BENCH_THUMBS_HEIGHT:-3000}
 thumbs_size=${BENCH_THUMBS_SIZE:-1024}
 thumbs_rounds=${BENCH_THUMBS_ROUNDS:-5}
 thumbs_cpu=${BENCH_THUMBS_CPU:-1}
+live_clients=${BENCH_LIVE_CLIENTS:-1000}
+live_writes=${BENCH_LIVE_WRITES:-100}
+live_rate=${BENCH_LIVE_RATE:-10}
+live_database=${BENCH_LIVE_DATABASE:-taskforge_bench_live}
 target_dir=${CARGO_TARGET_DIR:-target}
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -92,11 +105,12 @@ die() {
 }
 
 [[ $database =~ ^[A-Za-z0-9_]+$ ]] || die "BENCH_DATABASE must be letters, digits and underscores: $database"
+[[ $live_database =~ ^[A-Za-z0-9_]+$ ]] || die "BENCH_LIVE_DATABASE must be letters, digits and underscores"
 [[ $queue_database =~ ^[A-Za-z0-9_]+$ ]] ||
     die "BENCH_QUEUE_DATABASE must be letters, digits and underscores: $queue_database"
 [[ $duration =~ ^[0-9]+s$ ]] || die "BENCH_DURATION must be whole seconds such as 15s, got $duration"
 for knob in queue_jobs queue_batch queue_deadline celery_concurrency celery_prefetch mail_tasks mail_rate mail_deadline \
-    thumbs_count thumbs_width thumbs_height thumbs_size thumbs_rounds; do
+    thumbs_count thumbs_width thumbs_height thumbs_size thumbs_rounds live_clients live_writes live_rate; do
     [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "${knob^^} must be a positive whole number, got ${!knob}"
 done
 [[ -z $queue_concurrency || $queue_concurrency =~ ^[1-9][0-9]*$ ]] ||
@@ -110,7 +124,7 @@ done
 # vipsthumbnail and time /usr/bin/time.
 need_packages=()
 uses_mariadb=0
-if selected http || selected queue; then
+if selected http || selected queue || selected live; then
     uses_mariadb=1
     command -v jq >/dev/null 2>&1 || need_packages+=(jq)
     command -v mariadb >/dev/null 2>&1 || command -v mysql >/dev/null 2>&1 || need_packages+=(mariadb-client)
@@ -127,6 +141,10 @@ fi
 if selected mail; then
     command -v python3 >/dev/null 2>&1 || need_packages+=(python3)
     command -v curl >/dev/null 2>&1 || need_packages+=(curl)
+fi
+if selected live; then
+    command -v curl >/dev/null 2>&1 || need_packages+=(curl)
+    command -v redis-cli >/dev/null 2>&1 || need_packages+=(redis-tools)
 fi
 if selected thumbs; then
     command -v vipsthumbnail >/dev/null 2>&1 || need_packages+=(libvips-tools)
@@ -162,14 +180,14 @@ if ((uses_mariadb)); then
     sql "SELECT 1" >/dev/null 2>&1 ||
         die "MariaDB at $db_host:$db_port does not answer (start it with scripts/ensure-tools.sh, i.e. make tools)"
 fi
-if selected queue; then
+if selected queue || selected live; then
     [[ $(redis-cli -u "$redis_url" --no-auth-warning PING 2>/dev/null) == PONG ]] ||
         die "Redis at $redis_url does not answer (BENCH_REDIS_URL)"
 fi
 
 binaries=()
 packages=()
-if selected http || selected queue || selected mail; then
+if selected http || selected queue || selected mail || selected live; then
     binaries+=(--bin taskforge)
     packages+=(-p taskforge)
 fi
@@ -181,11 +199,16 @@ if selected thumbs; then
     binaries+=(--bin taskforge-thumbs)
     packages+=(-p taskforge-thumbs)
 fi
+if selected live; then
+    binaries+=(--bin taskforge-livebench)
+    packages+=(-p taskforge-livebench)
+fi
 log "building release binaries (cold: about 10 minutes on 2 cores)"
 cargo build --release "${packages[@]}" "${binaries[@]}"
 taskforge=$target_dir/release/taskforge
 rawquery=$target_dir/release/taskforge-rawquery
 thumbs=$target_dir/release/taskforge-thumbs
+livebench=$target_dir/release/taskforge-livebench
 
 work=$(mktemp -d -t taskforge-bench.XXXXXX)
 # What cleanup undoes: background processes, MariaDB databases, Redis keys.
@@ -274,13 +297,15 @@ run_http() {
     sql "DROP DATABASE IF EXISTS \`$database\`; CREATE DATABASE \`$database\` CHARACTER SET utf8mb4"
     "$taskforge" migrate
 
-    log "seeding $users users, $projects projects, $tasks tasks"
-    "$taskforge" admin seed-bench --users "$users" --projects "$projects" --tasks "$tasks" >"$work/seed.json"
+    log "seeding $users users, $projects projects, $tasks tasks, $events events"
+    "$taskforge" admin seed-bench --users "$users" --projects "$projects" --tasks "$tasks" --events "$events" \
+        >"$work/seed.json"
     jq -r '"seeded in \(.seconds * 10 | round / 10) s: org \(.org_id)"' "$work/seed.json" >&2
     # InnoDB refreshes index statistics in the background some time after a bulk load; until then the optimizer plans
     # with the counts of a nearly empty table. A live database has current statistics, so refresh them now.
     sql "ANALYZE TABLE \`$database\`.tasks, \`$database\`.task_assignees, \`$database\`.task_labels, \`$database\`.projects,
-        \`$database\`.statuses, \`$database\`.memberships, \`$database\`.api_tokens" >/dev/null
+        \`$database\`.statuses, \`$database\`.memberships, \`$database\`.api_tokens,
+        \`$database\`.activity_events, \`$database\`.activity_counters" >/dev/null
     export BENCH_TOKEN
     BENCH_TOKEN=$(jq -r .token "$work/seed.json")
     org=$(jq -r .org_id "$work/seed.json")
@@ -294,6 +319,13 @@ run_http() {
     cp "$work/get.txt" "$work/patch.txt"
     jq -r --arg org "$org" '.projects[] | "/api/v1/orgs/\($org)/projects/\(.id)/tasks"' "$work/seed.json" \
         >"$work/create.txt"
+    # Analytics over the last 90 days: the org's dashboard, and each project's.
+    local today from
+    today=$(date -u +%F)
+    from=$(date -u -d '89 days ago' +%F)
+    echo "/api/v1/orgs/$org/analytics?from=$from&to=$today" >"$work/analytics-org.txt"
+    jq -r --arg org "$org" --arg q "from=$from&to=$today" \
+        '.projects[] | "/api/v1/orgs/\($org)/projects/\(.id)/analytics?\($q)"' "$work/seed.json" >"$work/analytics-project.txt"
 
     log "starting the API"
     start_server api api
@@ -323,7 +355,7 @@ run_http() {
     # The API's list and its SQL replayed raw run back to back, so both see the same machine; writes come last so the
     # reads run on the data as seeded.
     seconds=${duration%s}
-    for scenario in list raw-main raw-page raw-request get create patch; do
+    for scenario in list raw-main raw-page raw-request get analytics-org analytics-project create patch; do
         if [[ $scenario == raw-* ]]; then
             mode=${scenario#raw-}
             log "raw SQL ($mode): $connections connections, ${seconds}s"
@@ -356,6 +388,9 @@ run_http() {
     ratio=$(awk -v a="$list_rps" -v b="$raw_rps" 'BEGIN { printf "%.2f", a / b }')
     ratio_page=$(awk -v a="$list_rps" -v b="$page_rps" 'BEGIN { printf "%.2f", a / b }')
     echo "list / raw-main = $ratio; list / raw-page = $ratio_page"
+    echo "analytics p99 / get p99: org $(awk -v a="$(value analytics-org p99_ms)" -v b="$(value get p99_ms)" \
+        'BEGIN { printf "%.1f", a / b }') x, project $(awk -v a="$(value analytics-project p99_ms)" \
+        -v b="$(value get p99_ms)" 'BEGIN { printf "%.1f", a / b }') x"
 
     echo
     echo "Goals:"
@@ -363,6 +398,8 @@ run_http() {
     goal "list p99 <= 25 ms" "$(value list p99_ms) <= 25" "$(value list p99_ms) ms"
     goal "get p99 <= 25 ms" "$(value get p99_ms) <= 25" "$(value get p99_ms) ms"
     goal "creates >= 1000/s" "$(value create rps) >= 1000" "$(value create rps)/s"
+    goal "analytics-org p99 < 50 ms" "$(value analytics-org p99_ms) < 50" "$(value analytics-org p99_ms) ms"
+    goal "analytics-project p99 < 50 ms" "$(value analytics-project p99_ms) < 50" "$(value analytics-project p99_ms) ms"
 
     # The queue section must not share the machine with an idle API.
     stop_process "$api_pid" || die "the API did not stop cleanly: $(cat "$work/api.err")"
@@ -662,6 +699,55 @@ run_thumbs() {
     goal "png thumbnails >= 1x vipsthumbnail" "${ratios[1]} >= 1" "${ratios[1]} x"
 }
 
+run_live() {
+    log "live: $live_clients SSE clients on one api process, $live_writes renames at $live_rate/s"
+    export TASKFORGE_DATABASE_URL=$server_url/$live_database TASKFORGE_QUEUE=database TASKFORGE_BUS=$redis_url
+    export TASKFORGE_DATA_DIR=$work/live TASKFORGE_TOKEN_REQUESTS_PER_MINUTE=1000000000
+    made_databases+=("$live_database")
+    sql "DROP DATABASE IF EXISTS \`$live_database\`; CREATE DATABASE \`$live_database\` CHARACTER SET utf8mb4"
+    "$taskforge" migrate
+    local email=live@bench.example token org project results=$work/live-results.txt
+    TASKFORGE_ADMIN_PASSWORD='live bench password' "$taskforge" admin create-user --email "$email" --name Live >/dev/null
+    "$taskforge" admin create-org --name Live --owner-email "$email" >/dev/null
+    token=$("$taskforge" admin create-token --email "$email" | tail -1)
+    # A thousand streams are a thousand sockets in the API process.
+    ulimit -n 65536
+    start_server live-api api
+    "$taskforge" worker --pool notifications >"$work/live-worker.out" 2>"$work/live-worker.err" &
+    started_pids+=($!)
+    org=$(curl -fsS -H "Authorization: Bearer $token" "$base/api/v1/orgs" | jq -r 'if type == "array" then .[0].id else .items[0].id end')
+    project=$(curl -fsS -H "Authorization: Bearer $token" -H 'content-type: application/json' \
+        -d '{"key": "LIVE", "name": "Live"}' "$base/api/v1/orgs/$org/projects" | jq -r .id)
+    : >"$results"
+    local clients
+    for clients in 1 "$live_clients"; do
+        "$livebench" --base "$base" --token "$token" --org "$org" --project "$project" --clients "$clients" \
+            --writes "$live_writes" --rate "$live_rate" >>"$results" ||
+            die "the live driver failed with $clients clients (api log: $work/live-api.err)"
+    done
+    cat "$results" >&2
+
+    field() { sed -nE "s/.* $2=([^ ]+).*/\1/p" <<<"$1"; }
+    local one many
+    one=$(grep '^RESULT clients=1 ' "$results")
+    many=$(grep "^RESULT clients=$live_clients " "$results" | tail -1)
+    echo
+    echo "Live updates bench: task rename → SSE delivery, one taskforge api + one worker on MariaDB and the Redis bus"
+    echo "$(nproc) cores shared by the driver, the api, the worker, MariaDB and Redis"
+    printf '%-10s %12s %10s %10s %10s\n' clients deliveries "p50 ms" "p99 ms" "max ms"
+    local line
+    for line in "$one" "$many"; do
+        printf '%-10s %12s %10s %10s %10s\n' "$(field "$line" clients)" "$(field "$line" deliveries)" \
+            "$(field "$line" p50_ms)" "$(field "$line" p99_ms)" "$(field "$line" max_ms)"
+    done
+    local ratio
+    ratio=$(awk -v a="$(field "$many" p99_ms)" -v b="$(field "$one" p99_ms)" 'BEGIN { printf "%.2f", a / b }')
+    echo "p99 with $live_clients clients / p99 with 1 client: $ratio x"
+    echo
+    echo "Goals:"
+    goal "$live_clients clients p99 < 250 ms" "$(field "$many" p99_ms) < 250" "$(field "$many" p99_ms) ms"
+}
+
 if selected http; then
     run_http
 fi
@@ -673,4 +759,7 @@ if selected mail; then
 fi
 if selected thumbs; then
     run_thumbs
+fi
+if selected live; then
+    run_live
 fi

@@ -40,6 +40,9 @@ pub enum AdminCommand {
         projects: usize,
         #[arg(long, default_value_t = 100_000)]
         tasks: usize,
+        /// Activity events spread over the last year, with their daily counters (for the analytics).
+        #[arg(long, default_value_t = 0)]
+        events: usize,
     },
     /// Create the AWS resources the configuration names (every pool's SQS queue and dead-letter queue with its
     /// redrive policy, the SES identity of mail_from, the S3 bucket with default encryption when storage = s3);
@@ -91,8 +94,9 @@ pub async fn run(state: &api::AppState, command: AdminCommand) -> anyhow::Result
                     .map_err(describe)?;
             println!("{secret}");
         }
-        AdminCommand::SeedBench { users, projects, tasks } => {
-            let summary = crate::seed::seed_bench(&state.db, crate::seed::Sizes { users, projects, tasks }).await?;
+        AdminCommand::SeedBench { users, projects, tasks, events } => {
+            let sizes = crate::seed::Sizes { users, projects, tasks, events };
+            let summary = crate::seed::seed_bench(&state.db, sizes).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }
         AdminCommand::AwsBootstrap => aws_bootstrap(&state.config).await?,

@@ -9,6 +9,7 @@ mod admin;
 mod demo;
 mod jobs_cli;
 mod seed;
+mod seed_events;
 mod worker_cli;
 
 #[derive(Parser)]

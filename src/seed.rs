@@ -129,6 +129,8 @@ pub struct Sizes {
     pub users: usize,
     pub projects: usize,
     pub tasks: usize,
+    /// Activity events over the last year (see `seed_events`).
+    pub events: usize,
 }
 
 /// Status ids of one project by category.
@@ -336,6 +338,10 @@ pub async fn seed_bench(db: &DatabaseConnection, sizes: Sizes) -> anyhow::Result
             *position += POSITION_STEP;
             let is_deleted = rng.random_ratio(1, 100);
             let task = fake_task(&mut rng, now, &user_ids);
+            // A year of history: created some time in it, started within three days, done within ten more.
+            let created_at = now - Duration::seconds(rng.random_range(0..365 * 86_400));
+            let started_at = (created_at + Duration::seconds(rng.random_range(0..3 * 86_400))).min(now);
+            let completed_at = (started_at + Duration::seconds(rng.random_range(0..10 * 86_400))).min(now);
             let id = entities::new_id();
             if i % sample_every == 0 && !is_deleted && sample_task_ids.len() < SAMPLE_TASKS {
                 sample_task_ids.push(id);
@@ -355,13 +361,13 @@ pub async fn seed_bench(db: &DatabaseConnection, sizes: Sizes) -> anyhow::Result
                 parent_id: Set(None),
                 position: Set(*position),
                 version: Set(1),
-                // Done and Cancelled are the last two default statuses.
-                started_at: Set((s >= 2).then_some(now)),
-                completed_at: Set((s >= 3).then_some(now)),
+                // In progress, Done and Cancelled are the last three default statuses.
+                started_at: Set((s >= 2).then_some(started_at)),
+                completed_at: Set((s >= 3).then_some(completed_at)),
                 deleted_at: Set(is_deleted.then_some(now)),
                 created_by: Set(task.created_by),
-                created_at: Set(now),
-                updated_at: Set(now),
+                created_at: Set(created_at),
+                updated_at: Set(completed_at),
             });
             let how_many = if rng.random_bool(0.5) { 1 } else { 2 };
             for user_id in user_ids.choose_multiple(&mut rng, how_many) {
@@ -400,6 +406,9 @@ pub async fn seed_bench(db: &DatabaseConnection, sizes: Sizes) -> anyhow::Result
             tracing::info!(tasks = done, of = sizes.tasks, "seeding tasks");
         }
     }
+
+    let project_ids: Vec<Uuid> = seeded.iter().map(|p| p.id).collect();
+    crate::seed_events::seed_events(db, &mut rng, org_id, &project_ids, &user_ids, sizes.events, now).await?;
 
     let (_, token) = accounts::create_token(
         db,
