@@ -711,7 +711,8 @@ run_live() {
     "$taskforge" admin create-org --name Live --owner-email "$email" >/dev/null
     token=$("$taskforge" admin create-token --email "$email" | tail -1)
     # A thousand streams are a thousand sockets in the API process.
-    ulimit -n 65536
+    ulimit -n "$(ulimit -Hn)"
+    (($(ulimit -n) > live_clients + 100)) || die "open-file limit $(ulimit -n) is too low for $live_clients streams"
     start_server live-api api
     "$taskforge" worker --pool notifications >"$work/live-worker.out" 2>"$work/live-worker.err" &
     started_pids+=($!)
