@@ -38,8 +38,9 @@ pub struct FlowPoint {
 
 /// A median duration and how many tasks it was measured over.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MedianDuration {
-    /// `null` when no task could be measured.
+    /// Absent when no task could be measured.
     pub median_hours: Option<f64>,
     pub tasks: u64,
 }
@@ -67,17 +68,18 @@ pub struct StatusFigures {
 
 /// The analytics of an org or a project.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AnalyticsReport {
     pub from: NaiveDate,
     pub to: NaiveDate,
-    /// The project, for a project's analytics.
+    /// The project, for a project's analytics; absent for the org's.
     pub project_id: Option<Uuid>,
     /// Every day of the range, oldest first.
     pub days: Vec<AnalyticsDay>,
     pub created: i64,
     pub completed: i64,
     pub reopened: i64,
-    /// Completed ÷ created over the range; `null` when nothing was created.
+    /// Completed ÷ created over the range; absent when nothing was created.
     pub completion_rate: Option<f64>,
     /// First start (entering a `started` status) → completion, over the tasks completed in the range.
     pub cycle_time: MedianDuration,
