@@ -7,6 +7,18 @@ use uuid::Uuid;
 use crate::tables::{projects, task_assignees, task_labels, tasks};
 use crate::Scope;
 
+/// The board fields of an event's task in `org_id`; `None` for an event without a task or whose task is gone.
+pub async fn event_task(
+    conn: &impl ConnectionTrait,
+    org_id: Uuid,
+    task_id: Option<Uuid>,
+) -> Result<Option<Value>, DbErr> {
+    match task_id {
+        Some(id) => task_snapshot(conn, &Scope::system(org_id), id).await,
+        None => Ok(None),
+    }
+}
+
 /// The task's board fields, deleted ones included (with `deleted_at`), or `None` when the row is gone.
 pub async fn task_snapshot(conn: &impl ConnectionTrait, scope: &Scope, task_id: Uuid) -> Result<Option<Value>, DbErr> {
     let Some(task) = scope.find::<tasks::Entity>().filter(tasks::Column::Id.eq(task_id)).one(conn).await? else {

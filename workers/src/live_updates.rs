@@ -3,9 +3,8 @@
 //!
 //! The snapshot is read when the row is published, so it may be newer than the event (a later edit already
 //! committed); it carries the task's `version`, and a client keeps whichever copy has the higher one.
-use entities::board_card::task_snapshot;
+use entities::board_card::event_task;
 use entities::tables::outbox;
-use entities::Scope;
 use platform::bus::LiveEvent;
 use sea_orm::{ConnectionTrait, DbErr};
 
@@ -14,9 +13,6 @@ use crate::activity_sink::activity_event;
 /// The live event of `row`.
 pub async fn live_event(conn: &impl ConnectionTrait, row: &outbox::Model) -> Result<LiveEvent, DbErr> {
     let event = activity_event(conn, row).await?;
-    let task = match event.task_id {
-        Some(task_id) => task_snapshot(conn, &Scope::system(row.org_id), task_id).await?,
-        None => None,
-    };
+    let task = event_task(conn, row.org_id, event.task_id).await?;
     Ok(LiveEvent { event, task })
 }

@@ -349,13 +349,14 @@ impl Stream {
             }
             return self.tx.send(StreamItem::Reset).await.is_ok();
         }
-        let scope = Scope::system(self.org_id);
         for event in missed.into_iter().rev() {
-            let task = match event.task_id {
-                Some(task_id) => {
-                    entities::board_card::task_snapshot(&self.deps.db, &scope, task_id).await.ok().flatten()
+            // Without its snapshot the event still goes out: the client refetches the task, as for a reset.
+            let task = match entities::board_card::event_task(&self.deps.db, self.org_id, event.task_id).await {
+                Ok(task) => task,
+                Err(e) => {
+                    tracing::warn!(error = %e, event_id = %event.id, "reading a replayed event's task failed");
+                    None
                 }
-                None => None,
             };
             if !self.send(Arc::new(LiveEvent { event, task })).await {
                 return false;
