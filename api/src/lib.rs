@@ -1,5 +1,6 @@
 //! The HTTP API: poem + poem-openapi endpoints under `/api/v1`, authentication, the domain services behind them,
 //! and the app factory ([`startup`]) that `taskforge serve`, `taskforge api` and the tests all use.
+pub mod analytics_cache;
 pub mod auth;
 pub mod domain;
 pub mod error;

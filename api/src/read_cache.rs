@@ -18,6 +18,10 @@ pub enum Lookup {
     Token,
     Session,
     Membership,
+    /// An analytics report (`crate::analytics_cache`).
+    Analytics,
+    /// An org's analytics generation.
+    AnalyticsGeneration,
 }
 
 impl Lookup {
@@ -26,6 +30,8 @@ impl Lookup {
             Lookup::Token => "token",
             Lookup::Session => "session",
             Lookup::Membership => "membership",
+            Lookup::Analytics => "analytics",
+            Lookup::AnalyticsGeneration => "analytics_generation",
         }
     }
 }
@@ -67,6 +73,11 @@ impl ReadCache {
     /// An in-process cache with the default TTL (what `serve` and the tests use unless told otherwise).
     pub fn in_memory() -> ReadCache {
         ReadCache::new(Arc::new(MemoryCache::new(DEFAULT_TTL)))
+    }
+
+    /// How long entries live.
+    pub fn ttl(&self) -> std::time::Duration {
+        self.cache.ttl()
     }
 
     /// The cached value under `key`, or a miss for "read the database" (a miss, a bypass or an error, each

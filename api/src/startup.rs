@@ -153,12 +153,25 @@ pub struct RunningApp {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Invalidates cached analytics as events arrive on the bus, while the app serves.
+    analytics_follower: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningApp {
     /// Binds `addr` (port 0 for an ephemeral port) and serves the app until [`RunningApp::stop`] or drop.
     pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<RunningApp> {
-        Self::serve(build_app(state), addr).await
+        // Subscribed before the first request, so no event after start-up goes without its invalidation.
+        let follower = state.analytics.follow(state.bus.as_ref());
+        match Self::serve(build_app(state), addr).await {
+            Ok(mut app) => {
+                app.analytics_follower = Some(follower);
+                Ok(app)
+            }
+            Err(e) => {
+                follower.abort();
+                Err(e)
+            }
+        }
     }
 
     /// Serves only `/metrics` and `/healthz`: the scrape endpoint of a standalone `taskforge worker`.
@@ -187,7 +200,7 @@ impl RunningApp {
                 )
                 .await
         });
-        Ok(RunningApp { addr, stop: Some(tx), task })
+        Ok(RunningApp { addr, stop: Some(tx), task, analytics_follower: None })
     }
 
     /// Stops accepting, lets in-flight requests finish (10 s grace), and waits.
@@ -196,5 +209,13 @@ impl RunningApp {
             let _ = tx.send(());
         }
         (&mut self.task).await.map_err(std::io::Error::other)?
+    }
+}
+
+impl Drop for RunningApp {
+    fn drop(&mut self) {
+        if let Some(follower) = self.analytics_follower.take() {
+            follower.abort();
+        }
     }
 }

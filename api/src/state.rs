@@ -10,6 +10,7 @@ use platform::storage::{LocalStorage, Storage};
 use platform::Config;
 use sea_orm::DatabaseConnection;
 
+use crate::analytics_cache::AnalyticsCache;
 use crate::auth::rate_limit::Limiters;
 use crate::auth::token_use::TokenUse;
 use crate::read_cache::ReadCache;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub bus: Arc<dyn Bus>,
     /// Tokens, sessions and memberships as the per-request lookups read them.
     pub cache: ReadCache,
+    /// Analytics reports, over the same cache, invalidated by the events on the bus.
+    pub analytics: AnalyticsCache,
     /// When this process last recorded each token's use.
     pub token_use: Arc<TokenUse>,
 }
@@ -53,6 +56,7 @@ impl AppState {
         let ttl = chrono::Duration::days(i64::from(config.event_ttl_days));
         let events: Arc<dyn EventStore> = Arc::new(DbEventStore::new(db.clone(), ttl));
         let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+        let cache = ReadCache::in_memory();
         Ok(AppState {
             db,
             config: Arc::new(config),
@@ -63,7 +67,8 @@ impl AppState {
             blobs: Some(blobs),
             events,
             bus,
-            cache: ReadCache::in_memory(),
+            analytics: AnalyticsCache::new(cache.clone()),
+            cache,
             token_use: Arc::new(TokenUse::default()),
         })
     }
@@ -93,6 +98,7 @@ impl AppState {
     /// Uses `cache` (from `platform::cache::cache_from_config`): Redis when several API processes run.
     pub fn with_cache(mut self, cache: Arc<dyn Cache>) -> AppState {
         self.cache = ReadCache::new(cache);
+        self.analytics = AnalyticsCache::new(self.cache.clone());
         self
     }
 

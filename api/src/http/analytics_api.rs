@@ -166,7 +166,7 @@ impl AnalyticsApi {
         let s = scope(&state.db, &state.cache, auth.actor(), org_id).await?;
         let now = entities::now();
         let range = DayRange::parse(from, to, now.date_naive())?;
-        let src = Sources { db: &state.db, events: state.events.as_ref(), now };
+        let src = Sources { db: &state.db, events: state.events.as_ref(), cache: &state.analytics, now };
         Ok(Json(analytics::report(src, &s, project_id, range).await?.into()))
     }
 }

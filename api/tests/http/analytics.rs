@@ -55,6 +55,16 @@ async fn report_when(app: &TestApp, path: &str, user: &TestUser, created: i64, c
     .await
 }
 
+/// `taskforge_cache_requests_total` of analytics reports answered from the cache, in this test's process.
+async fn analytics_hits(app: &TestApp) -> u64 {
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("taskforge_cache_requests_total{"))
+        .filter(|l| l.contains(r#"cache="analytics""#) && l.contains(r#"result="hit""#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 fn by_name<'a>(items: &'a Value, key: &str, name: &str) -> &'a Value {
     items.as_array().unwrap().iter().find(|i| i[key] == name).unwrap_or_else(|| panic!("no {name} in {items}"))
 }
@@ -139,6 +149,27 @@ both_backends! {
         // The default range is the last 30 days.
         let default = app.get(&format!("/orgs/{org}/projects/{web}/analytics"), bob).await;
         assert_eq!(default.expect(200)["days"].as_array().unwrap().len(), 30);
+    }
+
+    async fn analytics_are_served_from_the_cache_until_the_org_changes(app: TestApp) {
+        let app = app.with_workers().await;
+        let team = app.team().await;
+        let (org, ann, web) = (team.org, &team.ann, team.web);
+        app.task(org, web, ann, json!({"title": "One"})).await.expect(201);
+        let path = format!("/orgs/{org}/projects/{web}/analytics");
+        report_when(&app, &path, ann, 1, 0, 0).await;
+        // Once the setup's events are all in, asking again is answered from the cache.
+        let hits = analytics_hits(&app).await;
+        eventually(Duration::from_secs(30), "an analytics report answered from the cache", || async {
+            app.get(&path, ann).await.expect(200);
+            (analytics_hits(&app).await > hits).then_some(())
+        })
+        .await;
+        // A change's event invalidates the org's reports: without it the cached one would stand for a minute, longer
+        // than report_when waits.
+        app.task(org, web, ann, json!({"title": "Two"})).await.expect(201);
+        let fresh = report_when(&app, &path, ann, 2, 0, 0).await;
+        assert_eq!(fresh["statuses"].as_array().unwrap().iter().map(|s| s["tasks"].as_i64().unwrap()).sum::<i64>(), 2);
     }
 
     async fn analytics_refuse_what_the_caller_may_not_see_or_ask(app: TestApp) {

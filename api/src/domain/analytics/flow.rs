@@ -23,7 +23,7 @@ impl Counts {
 }
 
 /// One day of the created-vs-completed series.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DaySeries {
     pub date: NaiveDate,
     pub created: i64,
@@ -48,7 +48,7 @@ pub fn daily(counts: &Counts, from: NaiveDate, to: NaiveDate) -> Vec<DaySeries> 
 }
 
 /// Tasks per status category at the end of one day, in [`names::CATEGORIES`] order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FlowDay {
     pub date: NaiveDate,
     pub by_category: [i64; 5],

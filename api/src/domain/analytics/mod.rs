@@ -6,6 +6,9 @@
 //! scan of events); the rest from grouped queries on indexed task columns. Figures cover only the projects the caller
 //! may see: an org view of a member sums the counters of their projects instead of reading the org totals, which
 //! would include private projects.
+//!
+//! Reports are cached (`crate::analytics_cache`) until the next event of the org, keyed by the projects in view,
+//! the range and the day.
 pub mod flow;
 mod queries;
 
@@ -14,15 +17,18 @@ use entities::tables::statuses;
 use entities::Scope;
 use platform::events::{counter_names as names, EventStore, MAX_COUNTER_DAYS};
 use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use self::flow::{DaySeries, FlowDay};
 use self::queries::Projects;
 use super::project_access::{visible_project, visible_project_ids};
+use crate::analytics_cache::AnalyticsCache;
 use crate::error::AppError;
 
 /// The days a report covers, both included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DayRange {
     pub from: NaiveDate,
     pub to: NaiveDate,
@@ -57,14 +63,14 @@ impl DayRange {
 }
 
 /// A median over the tasks it could be measured for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MedianHours {
     pub hours: Option<f64>,
     pub tasks: usize,
 }
 
 /// One assignee's share.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssigneeLoad {
     pub user_id: Uuid,
     pub name: String,
@@ -75,14 +81,14 @@ pub struct AssigneeLoad {
 }
 
 /// Live tasks in one status now.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusCount {
     pub status: statuses::Model,
     pub tasks: i64,
 }
 
 /// The whole report.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Analytics {
     pub range: DayRange,
     pub project_id: Option<Uuid>,
@@ -104,10 +110,13 @@ pub struct Analytics {
 pub struct Sources<'a> {
     pub db: &'a DatabaseConnection,
     pub events: &'a dyn EventStore,
+    /// Reports computed since the org last changed.
+    pub cache: &'a AnalyticsCache,
     pub now: DateTime<Utc>,
 }
 
-/// The report for the org (`project_id` `None`) or one project the caller may see (404 otherwise).
+/// The report for the org (`project_id` `None`) or one project the caller may see (404 otherwise), from the cache
+/// when nothing in the org changed since it was computed for the same projects, range and day.
 pub async fn report(
     src: Sources<'_>,
     scope: &Scope,
@@ -125,16 +134,54 @@ pub async fn report(
             Some(ids) => Projects::Only(ids),
         },
     };
+    // Everything the figures depend on besides the org's data: who sees what, the range, and today (the flow
+    // walks back from it).
+    let key = format!(
+        "{}:{}:{}:{}:{}",
+        project_id.map_or_else(|| "org".to_owned(), |p| p.to_string()),
+        projects_digest(&projects),
+        range.from,
+        range.to,
+        src.now.date_naive()
+    );
+    src.cache.report(scope.org_id(), &key, || compute(&src, scope, project_id, &projects, range)).await
+}
+
+/// Names the set of projects a report covers, in a few bytes.
+fn projects_digest(projects: &Projects) -> String {
+    match projects {
+        Projects::All => "all".to_owned(),
+        Projects::Only(ids) => {
+            let mut ids = ids.clone();
+            ids.sort();
+            ids.dedup();
+            let mut hash = Sha256::new();
+            for id in &ids {
+                hash.update(id.as_bytes());
+            }
+            hex::encode(&hash.finalize()[..16])
+        }
+    }
+}
+
+async fn compute(
+    src: &Sources<'_>,
+    scope: &Scope,
+    project_id: Option<Uuid>,
+    projects: &Projects,
+    range: DayRange,
+) -> Result<Analytics, AppError> {
+    let db = src.db;
     let today = src.now.date_naive();
     // The flow walks back from today, so the counters run to today even when the range ends earlier.
-    let counts = queries::counters(src.events, scope, &projects, range.from, range.to.max(today)).await?;
+    let counts = queries::counters(src.events, scope, projects, range.from, range.to.max(today)).await?;
     let days = flow::daily(&counts, range.from, range.to);
     let created: i64 = days.iter().map(|d| d.created).sum();
     let completed: i64 = days.iter().map(|d| d.completed).sum();
     let reopened: i64 = days.iter().map(|d| d.reopened).sum();
 
-    let status_rows = queries::statuses(db, scope, &projects).await?;
-    let per_status = queries::tasks_per_status(db, scope, &projects).await?;
+    let status_rows = queries::statuses(db, scope, projects).await?;
+    let per_status = queries::tasks_per_status(db, scope, projects).await?;
     let of_category =
         |category: &str| -> Vec<Uuid> { status_rows.iter().filter(|s| s.category == category).map(|s| s.id).collect() };
     let completed_ids = of_category("completed");
@@ -148,14 +195,14 @@ pub async fn report(
     }
     let cumulative_flow = flow::cumulative_flow(&counts, now_by_category, range.from, range.to, today);
 
-    let done = queries::completions(db, scope, &projects, &completed_ids, range.start(), range.end()).await?;
+    let done = queries::completions(db, scope, projects, &completed_ids, range.start(), range.end()).await?;
     let mut lead: Vec<f64> = done.iter().map(|(created, _, at)| flow::hours_between(*created, *at)).collect();
     let mut cycle: Vec<f64> =
         done.iter().filter_map(|(_, started, at)| Some(flow::hours_between((*started)?, *at))).collect();
 
     let between = Some((range.start(), range.end()));
-    let completed_by = queries::per_assignee(db, scope, &projects, &completed_ids, between).await?;
-    let open_by = queries::per_assignee(db, scope, &projects, &open_ids, None).await?;
+    let completed_by = queries::per_assignee(db, scope, projects, &completed_ids, between).await?;
+    let open_by = queries::per_assignee(db, scope, projects, &open_ids, None).await?;
     let mut people: Vec<Uuid> = completed_by.keys().chain(open_by.keys()).copied().collect();
     people.sort();
     people.dedup();
@@ -193,7 +240,7 @@ pub async fn report(
         completion_rate: (created > 0).then(|| completed as f64 / created as f64),
         cycle_time: MedianHours { tasks: cycle.len(), hours: flow::median(&mut cycle) },
         lead_time: MedianHours { tasks: lead.len(), hours: flow::median(&mut lead) },
-        overdue: queries::overdue(db, scope, &projects, src.now).await?,
+        overdue: queries::overdue(db, scope, projects, src.now).await?,
         assignees,
         statuses,
         cumulative_flow,
