@@ -167,9 +167,16 @@ both_backends! {
         .await;
         // A change's event invalidates the org's reports: without it the cached one would stand for a minute, longer
         // than report_when waits.
-        app.task(org, web, ann, json!({"title": "Two"})).await.expect(201);
+        app.task(org, web, ann, json!({"title": "Two", "assignee_ids": [ann.id]})).await.expect(201);
         let fresh = report_when(&app, &path, ann, 2, 0, 0).await;
         assert_eq!(fresh["statuses"].as_array().unwrap().iter().map(|s| s["tasks"].as_i64().unwrap()).sum::<i64>(), 2);
+        assert_eq!(by_name(&fresh["assignees"], "name", &ann.name)["open"], 1);
+        // A deleted task leaves the workload (and a deletion is a change like any other).
+        app.task(org, web, ann, json!({"title": "Three", "assignee_ids": [ann.id]})).await.expect(201);
+        app.delete(&format!("/orgs/{org}/tasks/WEB-3"), ann).await.expect(204);
+        let after = report_when(&app, &path, ann, 3, 0, 0).await;
+        assert_eq!(by_name(&after["assignees"], "name", &ann.name)["open"], 1, "{after}");
+        assert_eq!(after["statuses"].as_array().unwrap().iter().map(|s| s["tasks"].as_i64().unwrap()).sum::<i64>(), 2);
     }
 
     async fn analytics_refuse_what_the_caller_may_not_see_or_ask(app: TestApp) {

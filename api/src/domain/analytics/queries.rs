@@ -156,19 +156,45 @@ pub async fn per_assignee(
     if statuses.is_empty() {
         return Ok(HashMap::new());
     }
-    // The live tasks of the org in those statuses, as a subquery with its own org filter.
-    let mut live = Query::select();
-    live.column(tasks::Column::Id)
-        .from(tasks::Entity)
-        .and_where(tasks::Column::OrgId.eq(scope.org_id()))
-        .and_where(tasks::Column::DeletedAt.is_null());
-    if let Some((start, end)) = completed_between {
-        live.and_where(tasks::Column::CompletedAt.gte(start)).and_where(tasks::Column::CompletedAt.lt(end));
+    // Assignment rows carry their task's status, so the assignee index alone answers "in these statuses".
+    let assignments = || {
+        projects
+            .narrow(scope.find::<task_assignees::Entity>(), task_assignees::Column::ProjectId)
+            .filter(task_assignees::Column::StatusId.is_in(statuses.to_vec()))
+    };
+    // The org's tasks, as a subquery with its own org filter.
+    let mut tasks_of_org = Query::select();
+    tasks_of_org.column(tasks::Column::Id).from(tasks::Entity).and_where(tasks::Column::OrgId.eq(scope.org_id()));
+    match completed_between {
+        Some((start, end)) => {
+            // Few tasks complete in a range: count the assignments of exactly those.
+            tasks_of_org
+                .and_where(tasks::Column::DeletedAt.is_null())
+                .and_where(tasks::Column::CompletedAt.gte(start))
+                .and_where(tasks::Column::CompletedAt.lt(end));
+            count_by_user(db, assignments().filter(task_assignees::Column::TaskId.in_subquery(tasks_of_org))).await
+        }
+        None => {
+            // Most tasks are live: count every assignment in the statuses from the index, then take away those of
+            // the few deleted tasks, instead of probing the tasks table once per assignment.
+            tasks_of_org.and_where(tasks::Column::DeletedAt.is_not_null());
+            let deleted = assignments().filter(task_assignees::Column::TaskId.in_subquery(tasks_of_org));
+            let (mut all, gone) = tokio::try_join!(count_by_user(db, assignments()), count_by_user(db, deleted))?;
+            for (user, n) in gone {
+                if let Some(count) = all.get_mut(&user) {
+                    *count -= n;
+                }
+            }
+            all.retain(|_, n| *n > 0);
+            Ok(all)
+        }
     }
-    let select = projects
-        .narrow(scope.find::<task_assignees::Entity>(), task_assignees::Column::ProjectId)
-        .filter(task_assignees::Column::StatusId.is_in(statuses.to_vec()))
-        .filter(task_assignees::Column::TaskId.in_subquery(live));
+}
+
+async fn count_by_user(
+    db: &impl ConnectionTrait,
+    select: Select<task_assignees::Entity>,
+) -> Result<HashMap<Uuid, i64>, AppError> {
     let rows: Vec<(Uuid, i64)> = select
         .select_only()
         .column(task_assignees::Column::UserId)
