@@ -14,6 +14,7 @@ pub mod projects_api;
 pub mod reminders_api;
 pub mod reports_api;
 pub mod request_id;
+pub mod serde_body;
 pub mod stream_api;
 pub mod tasks_api;
 pub mod types;

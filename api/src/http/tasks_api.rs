@@ -5,8 +5,10 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use serde::Serialize;
 use uuid::Uuid;
 
+use super::serde_body::{rfc3339, SerdeJson};
 use super::types::{Created, NoContent};
 use super::ApiTags;
 use crate::auth::schemes::Auth;
@@ -19,8 +21,9 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 
 /// Task priority.
-#[derive(Debug, Clone, Copy, Enum)]
+#[derive(Debug, Clone, Copy, Enum, Serialize)]
 #[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum TaskPriority {
     None,
     Low,
@@ -42,7 +45,7 @@ impl TaskPriority {
 }
 
 /// A task.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct Task {
     pub id: Uuid,
@@ -57,20 +60,28 @@ pub struct Task {
     pub priority: TaskPriority,
     pub assignee_ids: Vec<Uuid>,
     pub label_ids: Vec<Uuid>,
+    #[serde(serialize_with = "rfc3339::option::serialize", skip_serializing_if = "Option::is_none")]
     pub due_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339::option::serialize", skip_serializing_if = "Option::is_none")]
     pub start_at: Option<DateTime<Utc>>,
     /// Estimate in points.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub estimate: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<Uuid>,
     /// Order within the board column (ascending).
     pub position: f64,
     /// Optimistic-concurrency version; also the ETag.
     pub version: i32,
+    #[serde(serialize_with = "rfc3339::option::serialize", skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
     pub deleted: bool,
+    #[serde(serialize_with = "rfc3339::option::serialize", skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime<Utc>>,
     pub created_by: Uuid,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -106,11 +117,12 @@ impl From<TaskView> for Task {
 }
 
 /// A page of tasks.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct TaskPage {
     pub items: Vec<Task>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
@@ -221,7 +233,7 @@ pub struct WatcherInput {
 pub enum TaskResponse {
     /// The task.
     #[oai(status = 200)]
-    Ok(Json<Task>, #[oai(header = "ETag")] String),
+    Ok(SerdeJson<Task>, #[oai(header = "ETag")] String),
 }
 
 /// A created task with its ETag.
@@ -229,7 +241,7 @@ pub enum TaskResponse {
 pub enum TaskCreated {
     /// Created.
     #[oai(status = 201)]
-    Created(Json<Task>, #[oai(header = "ETag")] String),
+    Created(SerdeJson<Task>, #[oai(header = "ETag")] String),
 }
 
 fn etag(version: i32) -> String {
@@ -238,7 +250,7 @@ fn etag(version: i32) -> String {
 
 fn ok(view: TaskView) -> TaskResponse {
     let tag = etag(view.task.version);
-    TaskResponse::Ok(Json(view.into()), tag)
+    TaskResponse::Ok(SerdeJson(view.into()), tag)
 }
 
 /// The version named by an `If-Match` header: `"3"`, `W/"3"`, or `*`/absent for any.
@@ -326,7 +338,7 @@ impl TasksApi {
         };
         let view = tasks::create(&state.db, &s, project_id.0, input).await?;
         let tag = etag(view.task.version);
-        Ok(TaskCreated::Created(Json(view.into()), tag))
+        Ok(TaskCreated::Created(SerdeJson(view.into()), tag))
     }
 
     /// List a project's tasks with filters, sorting and cursor pagination
@@ -364,7 +376,7 @@ impl TasksApi {
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<TaskPage>, ApiError> {
+    ) -> Result<SerdeJson<TaskPage>, ApiError> {
         let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let params = list_params(
             Some(project_id.0),
@@ -384,7 +396,10 @@ impl TasksApi {
             cursor.0,
         );
         let page = task_query::list(&state.db, &s, params).await?;
-        Ok(Json(TaskPage { items: page.items.into_iter().map(Task::from).collect(), next_cursor: page.next_cursor }))
+        Ok(SerdeJson(TaskPage {
+            items: page.items.into_iter().map(Task::from).collect(),
+            next_cursor: page.next_cursor,
+        }))
     }
 
     /// List tasks across the projects I can see (e.g. `assignee=me`)
@@ -423,7 +438,7 @@ impl TasksApi {
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<TaskPage>, ApiError> {
+    ) -> Result<SerdeJson<TaskPage>, ApiError> {
         let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let params = list_params(
             project_id.0,
@@ -443,7 +458,10 @@ impl TasksApi {
             cursor.0,
         );
         let page = task_query::list(&state.db, &s, params).await?;
-        Ok(Json(TaskPage { items: page.items.into_iter().map(Task::from).collect(), next_cursor: page.next_cursor }))
+        Ok(SerdeJson(TaskPage {
+            items: page.items.into_iter().map(Task::from).collect(),
+            next_cursor: page.next_cursor,
+        }))
     }
 
     /// Get a task by id or key (`WEB-42`)
@@ -651,5 +669,50 @@ fn maybe<T>(m: MaybeUndefined<T>) -> Option<Option<T>> {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),
         MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use poem_openapi::types::ToJSON;
+
+    use super::*;
+
+    fn task(full: bool) -> Task {
+        let at = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap() + chrono::Duration::microseconds(123_456);
+        let some = |v| if full { Some(v) } else { None };
+        Task {
+            id: Uuid::now_v7(),
+            key: "WEB-42".into(),
+            number: 42,
+            project_id: Uuid::now_v7(),
+            title: "Ship \"it\" — ünïcode\n".into(),
+            description: "".into(),
+            status_id: Uuid::now_v7(),
+            priority: TaskPriority::Urgent,
+            assignee_ids: if full { vec![Uuid::now_v7(), Uuid::now_v7()] } else { vec![] },
+            label_ids: vec![Uuid::now_v7()],
+            due_at: some(at),
+            start_at: some(at),
+            estimate: full.then_some(5),
+            parent_id: full.then(Uuid::now_v7),
+            position: 1536.25,
+            version: 3,
+            completed_at: some(at),
+            deleted: full,
+            deleted_at: some(at),
+            created_by: Uuid::now_v7(),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn serde_writes_tasks_as_the_spec_describes_them() {
+        for full in [true, false] {
+            let page = TaskPage { items: vec![task(full)], next_cursor: full.then(|| "abc".to_owned()) };
+            assert_eq!(serde_json::to_value(&page).unwrap(), page.to_json().unwrap(), "full: {full}");
+        }
     }
 }
