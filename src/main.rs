@@ -98,8 +98,9 @@ async fn serve(config: Config, demo: bool, embedded: bool) -> anyhow::Result<()>
     let bus = platform::bus::bus_from_config(&config).await?;
     if !embedded && config.bus_redis_url.is_none() {
         tracing::warn!(
-            "TASKFORGE_BUS is `memory`: live streams of this process only see events published by this process; \
-             set TASKFORGE_BUS to a redis:// URL when workers run separately"
+            "TASKFORGE_BUS is `memory`: live streams of this process only see events published by this process, \
+             and its cached analytics only learn of changes when they expire (a minute); set TASKFORGE_BUS to a \
+             redis:// URL when workers run separately"
         );
     }
     let workers =
