@@ -20,7 +20,7 @@ use entities::Role;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -274,7 +274,7 @@ pub async fn seed_bench(db: &DatabaseConnection, sizes: Sizes) -> anyhow::Result
         });
     }
 
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     orgs::ActiveModel {
         id: Set(org_id),
         name: Set("Bench Co".into()),
@@ -392,7 +392,7 @@ pub async fn seed_bench(db: &DatabaseConnection, sizes: Sizes) -> anyhow::Result
                 });
             }
         }
-        let tx = db.begin().await?;
+        let tx = entities::begin_write(db).await?;
         tasks::Entity::insert_many(task_rows).exec_without_returning(&tx).await.context("inserting tasks")?;
         for chunk in assignee_rows.chunks(BATCH) {
             task_assignees::Entity::insert_many(chunk.to_vec()).exec_without_returning(&tx).await?;

@@ -12,7 +12,7 @@ use platform::events::{counters_for, ActivityEvent};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::Rng;
-use sea_orm::{DatabaseConnection, EntityTrait, Set, TransactionTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, Set};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -55,7 +55,7 @@ pub async fn seed_events(
                 expires_at: Set(event.occurred_at + Duration::days(400)),
             });
         }
-        let tx = db.begin().await?;
+        let tx = entities::begin_write(db).await?;
         activity_events::Entity::insert_many(rows).exec_without_returning(&tx).await.context("inserting events")?;
         tx.commit().await?;
         done += size;

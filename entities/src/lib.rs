@@ -6,10 +6,12 @@ pub mod notification_kinds;
 pub mod roles;
 pub mod scope;
 pub mod tables;
+pub mod write_tx;
 
 pub use migrations::Migrator;
 pub use roles::{Permission, Role};
 pub use scope::{Scope, TenantEntity};
+pub use write_tx::begin_write;
 
 /// A fresh time-ordered id (UUIDv7): primary keys stay roughly in insert order, which keeps B-trees compact and lets
 /// "newest first" lists sort on the key.

@@ -21,7 +21,8 @@ pub enum DbSetupError {
 ///
 /// SQLite runs in WAL mode with a busy timeout and foreign keys on, through a single pooled connection: SQLite has
 /// one writer anyway, and one connection means a transaction that reads before it writes can never fail with
-/// `SQLITE_BUSY` against a concurrent writer. MySQL gets a real pool.
+/// `SQLITE_BUSY` against a concurrent writer of this process; against another process's writer, write transactions
+/// begin IMMEDIATE (`entities::begin_write`). MySQL gets a real pool.
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbSetupError> {
     let mut url = config.database_url.clone();
     let mut opts;
@@ -72,7 +73,7 @@ pub async fn begin_claim(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
     use sea_orm::{DbBackend, IsolationLevel, TransactionTrait};
     match db.get_database_backend() {
         DbBackend::MySql => db.begin_with_config(Some(IsolationLevel::ReadCommitted), None).await,
-        _ => db.begin().await,
+        _ => entities::begin_write(db).await,
     }
 }
 
@@ -86,4 +87,55 @@ pub fn is_lock_conflict(e: &DbErr) -> bool {
     err.as_database_error().is_some_and(|d| {
         d.code().is_some_and(|c| c == "40001") || d.message().starts_with("Lock wait timeout exceeded")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+
+    use super::*;
+
+    /// Two connections to one SQLite file, as two processes have; the second never waits for a lock.
+    async fn two_connections() -> (DatabaseConnection, DatabaseConnection) {
+        let dir = std::env::temp_dir().join(format!("taskforge-db-test-{}", uuid::Uuid::now_v7().simple()));
+        let url = format!("sqlite://{}", dir.join("taskforge.db").display());
+        let config = Config::from_pairs([("database_url", url), ("data_dir", dir.display().to_string())]).unwrap();
+        let (one, two) = (connect(&config).await.unwrap(), connect(&config).await.unwrap());
+        one.execute_unprepared("CREATE TABLE counter (n INTEGER NOT NULL); INSERT INTO counter VALUES (0)")
+            .await
+            .unwrap();
+        two.execute_unprepared("PRAGMA busy_timeout = 0").await.unwrap();
+        (one, two)
+    }
+
+    async fn read(tx: &impl ConnectionTrait) -> i64 {
+        let row = tx.query_one_raw(Statement::from_string(DbBackend::Sqlite, "SELECT n FROM counter")).await.unwrap();
+        row.unwrap().try_get("", "n").unwrap()
+    }
+
+    const BUMP: &str = "UPDATE counter SET n = n + 1";
+
+    #[tokio::test]
+    async fn a_write_transaction_holds_the_sqlite_write_lock_from_its_start() {
+        let (one, two) = two_connections().await;
+        let tx = entities::begin_write(&one).await.unwrap();
+        assert_eq!(read(&tx).await, 0);
+        // No other process can write between this transaction's read and its write...
+        assert!(two.execute_unprepared(BUMP).await.is_err(), "another connection wrote inside the transaction");
+        tx.execute_unprepared(BUMP).await.unwrap();
+        tx.commit().await.unwrap();
+        // ...and once it commits, they can.
+        two.execute_unprepared(BUMP).await.unwrap();
+        assert_eq!(read(&one).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_deferred_transaction_that_read_first_is_refused_its_write_after_another_process_wrote() {
+        // Why `begin_write` exists: this is what a plain BEGIN does when another process writes in between.
+        let (one, two) = two_connections().await;
+        let tx = one.begin().await.unwrap();
+        assert_eq!(read(&tx).await, 0);
+        two.execute_unprepared(BUMP).await.unwrap();
+        assert!(tx.execute_unprepared(BUMP).await.is_err(), "SQLite let a stale snapshot write");
+    }
 }

@@ -21,9 +21,7 @@ use std::time::Duration;
 use entities::tables::{notifications, outbox};
 use platform::bus::Bus;
 use platform::jobs::{Envelope, Job, Queue};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter};
 
 use crate::handler::{Handler, HandlerError};
 use crate::idempotency::mark_processed_once;
@@ -106,7 +104,7 @@ impl Handler for PublishEventHandler {
         let Job::PublishEvent { outbox_id } = envelope.job else {
             return Err(HandlerError::permanent("not a publish_event job"));
         };
-        let tx = self.db.begin().await?;
+        let tx = entities::begin_write(&self.db).await?;
         let mut query = outbox::Entity::find_by_id(outbox_id);
         if let Some(org_id) = envelope.org_id {
             query = query.filter(outbox::Column::OrgId.eq(org_id));

@@ -21,10 +21,7 @@ use entities::tables::{memberships, notifications, project_members, projects, re
 use entities::Role;
 use platform::jobs::{Clock, Envelope, Job, Queue};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -80,7 +77,7 @@ pub async fn deliver(
     if recipients.is_empty() {
         return Ok(Vec::new());
     }
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let mut ids = Vec::with_capacity(recipients.len());
     for user_id in recipients {
         let key = notice.dedupe_key(*user_id);

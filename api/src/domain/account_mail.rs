@@ -11,7 +11,7 @@ use chrono::Duration;
 use entities::tables::{account_tokens, users};
 use platform::jobs::{Envelope, Job};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::accounts::{user, Email};
@@ -33,7 +33,7 @@ pub fn lifetime(purpose: &str) -> Duration {
 /// Stores a token for `user` and enqueues its email.
 async fn issue(state: &AppState, user: &users::Model, purpose: &str) -> Result<account_tokens::Model, AppError> {
     let now = entities::now();
-    let tx = state.db.begin().await?;
+    let tx = entities::begin_write(&state.db).await?;
     // Only the newest link of a kind works: an older one in someone's inbox is retired.
     account_tokens::Entity::update_many()
         .col_expr(account_tokens::Column::UsedAt, Expr::value(Some(now)))
@@ -108,7 +108,7 @@ async fn consume(db: &impl ConnectionTrait, row: &account_tokens::Model) -> Resu
 
 /// Confirms an address from its emailed link.
 pub async fn confirm_verification(state: &AppState, token: &str) -> Result<users::Model, AppError> {
-    let tx = state.db.begin().await?;
+    let tx = entities::begin_write(&state.db).await?;
     let row = redeemable(&tx, state, VERIFY_EMAIL, token).await?;
     let u = user(&tx, row.user_id).await?;
     // The link proves the address it was sent to, not one the account changed to since.
@@ -147,7 +147,7 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: String)
     passwords::check_policy(&mut v, "password", &new_password);
     v.finish()?;
     let hash = passwords::hash(new_password).await?;
-    let tx = state.db.begin().await?;
+    let tx = entities::begin_write(&state.db).await?;
     let row = redeemable(&tx, state, PASSWORD_RESET, token).await?;
     let u = user(&tx, row.user_id).await?;
     if u.email != row.email || !consume(&tx, &row).await? {

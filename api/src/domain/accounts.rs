@@ -3,9 +3,7 @@
 
 use chrono::{Duration, Utc};
 use entities::tables::{api_tokens, sessions, users};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use uuid::Uuid;
 
 use crate::auth::{passwords, secrets, TokenScopes};
@@ -256,7 +254,7 @@ pub async fn change_password(
         return Err(AppError::invalid("current_password", "is not the current password"));
     }
     let hash = passwords::hash(new_password).await?;
-    let tx = state.db.begin().await?;
+    let tx = entities::begin_write(&state.db).await?;
     let mut active: users::ActiveModel = u.into();
     active.password_hash = Set(hash);
     active.updated_at = Set(entities::now());

@@ -15,7 +15,6 @@ use platform::storage::{GetSpec, PresignedRequest, PutSpec, Storage};
 use platform::Config;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -177,7 +176,7 @@ pub async fn create(
         .await
         .map_err(|e| anyhow::anyhow!(e).context("signing an upload URL"))?;
     let now = entities::now();
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let attachment = attachments::ActiveModel {
         id: Set(id),
         org_id: Set(scope.org_id()),
@@ -352,7 +351,7 @@ pub async fn delete(db: &DatabaseConnection, files: &Files<'_>, scope: &Scope, i
     if a.uploaded_by != scope.user_id() {
         require(scope, Permission::WriteTasks)?;
     }
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     scope.delete_many::<attachments::Entity>().filter(attachments::Column::Id.eq(id)).exec(&tx).await?;
     record(&tx, scope, "attachment.deleted", &a).await?;
     tx.commit().await?;

@@ -3,9 +3,7 @@ use std::collections::HashMap;
 
 use entities::tables::{comments, memberships, users, watchers};
 use entities::{Permission, Scope};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -118,7 +116,7 @@ pub async fn create(
         }
     }
     let now = entities::now();
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let comment = comments::ActiveModel {
         id: Set(entities::new_id()),
         org_id: Set(scope.org_id()),
@@ -210,7 +208,7 @@ pub async fn edit(
 ) -> Result<CommentView, AppError> {
     let c = own_comment(db, scope, task_ref, comment_id).await?;
     let body = check_body(body)?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let task_id = c.task_id;
     let mut active: comments::ActiveModel = c.into();
     active.body = Set(body);
@@ -236,7 +234,7 @@ pub async fn edit(
 /// Deletes the caller's own comment.
 pub async fn delete(db: &DatabaseConnection, scope: &Scope, task_ref: &str, comment_id: Uuid) -> Result<(), AppError> {
     let c = own_comment(db, scope, task_ref, comment_id).await?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     scope.delete_many::<comments::Entity>().filter(comments::Column::Id.eq(c.id)).exec(&tx).await?;
     outbox::record(
         &tx,
@@ -290,7 +288,7 @@ pub async fn watch(
         .await?
         .is_some();
     if !exists {
-        let tx = db.begin().await?;
+        let tx = entities::begin_write(db).await?;
         watchers::ActiveModel {
             task_id: Set(task.id),
             user_id: Set(user_id),
@@ -322,7 +320,7 @@ pub async fn unwatch(db: &DatabaseConnection, scope: &Scope, task_ref: &str, use
     if user_id != scope.user_id() {
         require(scope, Permission::WriteTasks)?;
     }
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let removed = scope
         .delete_many::<watchers::Entity>()
         .filter(watchers::Column::TaskId.eq(task.id))

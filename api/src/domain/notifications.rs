@@ -9,7 +9,7 @@ use entities::tables::{notification_preferences, notifications};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -172,7 +172,7 @@ pub async fn update_preferences(
     if let Some(daily) = update.daily_digest {
         rows.push((DIGEST_PREFERENCE, if daily { DIGEST_DAILY } else { DIGEST_IMMEDIATE }));
     }
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     for (kind, channel) in rows {
         set_preference(&tx, user_id, kind, channel).await?;
     }

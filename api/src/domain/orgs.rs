@@ -7,7 +7,7 @@ use entities::tables::{invitations, memberships, orgs, project_members, task_ass
 use entities::{Permission, Role, Scope};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -43,7 +43,7 @@ pub async fn create(db: &DatabaseConnection, user_id: Uuid, name: &str) -> Resul
     let now = entities::now();
     let org_id = entities::new_id();
     let scope = Scope::of_new_org_owner(org_id, user_id);
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let org = orgs::ActiveModel {
         id: Set(org_id),
         name: Set(name),
@@ -123,7 +123,7 @@ pub async fn update(
         );
     }
     v.finish()?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let org = get(&tx, scope).await?;
     let mut changes = serde_json::Map::new();
     let mut active: orgs::ActiveModel = org.clone().into();
@@ -162,7 +162,7 @@ pub async fn update(
 pub async fn delete(db: &DatabaseConnection, cache: &ReadCache, scope: &Scope) -> Result<(), AppError> {
     require(scope, Permission::DeleteOrg)?;
     use entities::tables::{comments, labels, projects, statuses, task_labels, tasks};
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     scope.delete_many::<comments::Entity>().exec(&tx).await?;
     scope.delete_many::<watchers::Entity>().exec(&tx).await?;
     scope.delete_many::<task_labels::Entity>().exec(&tx).await?;
@@ -236,7 +236,7 @@ pub async fn change_role(
 ) -> Result<Member, AppError> {
     require(scope, Permission::ManageMembers)?;
     let new_role = parse_role("role", role)?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let target = member(&tx, scope, user_id).await?;
     let old_role: Role = target.membership.role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     if (old_role == Role::Owner || new_role == Role::Owner) && scope.role() != Role::Owner {
@@ -302,7 +302,7 @@ pub async fn remove_member(
     user_id: Uuid,
 ) -> Result<(), AppError> {
     require(scope, Permission::ManageMembers)?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let target = member(&tx, scope, user_id).await?;
     if target.membership.role == Role::Owner.as_str() && scope.role() != Role::Owner {
         return Err(AppError::forbidden("owner_required", "only an owner removes an owner"));
@@ -315,7 +315,7 @@ pub async fn remove_member(
 
 /// The caller leaves the org (and their cached membership goes).
 pub async fn leave(db: &DatabaseConnection, cache: &ReadCache, scope: &Scope) -> Result<(), AppError> {
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let target = member(&tx, scope, scope.user_id()).await?;
     drop_membership(&tx, scope, &target, "member.left").await?;
     tx.commit().await?;
@@ -351,7 +351,7 @@ pub async fn invite(
     if role > scope.role() {
         return Err(AppError::forbidden("role_too_high", "you cannot invite with a role above your own"));
     }
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     if let Some(u) = users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(&tx).await? {
         let existing =
             scope.find::<memberships::Entity>().filter(memberships::Column::UserId.eq(u.id)).one(&tx).await?;
@@ -420,7 +420,7 @@ pub async fn pending_invitations(
 /// Revokes a pending invitation.
 pub async fn revoke_invitation(db: &DatabaseConnection, scope: &Scope, id: Uuid) -> Result<(), AppError> {
     require(scope, Permission::ManageMembers)?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let inv = scope
         .find::<invitations::Entity>()
         .filter(invitations::Column::Id.eq(id))
@@ -457,7 +457,7 @@ pub async fn accept_invitation(
     user_id: Uuid,
     token: &str,
 ) -> Result<OrgWithRole, AppError> {
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let inv = invitations::Entity::find()
         .filter(invitations::Column::TokenHash.eq(secrets::digest(token.trim())))
         .one(&tx)

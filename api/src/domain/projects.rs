@@ -19,7 +19,7 @@ use entities::tables::{
 use entities::{Permission, Scope};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
+    QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -196,7 +196,7 @@ pub async fn create(db: &DatabaseConnection, scope: &Scope, input: NewProject) -
     };
     v.finish()?;
     let (key, visibility) = (key.expect("validated"), visibility.expect("validated"));
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let existing = scope.find::<projects::Entity>().filter(projects::Column::Key.eq(key.as_str())).one(&tx).await?;
     if existing.is_some() {
         return Err(key_taken());
@@ -271,7 +271,7 @@ pub async fn update(
     let visibility =
         input.visibility.as_deref().and_then(|raw| Visibility::parse(raw).map_err(|m| v.push("visibility", m)).ok());
     v.finish()?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let project = lock_visible(&tx, scope, project_id).await?;
     ensure_not_archived(&project)?;
     let mut changes = Map::new();
@@ -307,7 +307,7 @@ pub async fn set_archived(
     archived: bool,
 ) -> Result<projects::Model, AppError> {
     require_manage(scope)?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let project = lock_visible(&tx, scope, project_id).await?;
     if project.archived_at.is_some() == archived {
         return Ok(project);
@@ -327,7 +327,7 @@ pub async fn set_archived(
 /// Owners and admins only.
 pub async fn delete(db: &DatabaseConnection, scope: &Scope, project_id: Uuid) -> Result<(), AppError> {
     require(scope, Permission::AdministerProjects)?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let project = lock_visible(&tx, scope, project_id).await?;
     // The satellites of tasks carry no project id: select them through the project's task ids.
     let task_ids = || {
@@ -393,7 +393,7 @@ pub async fn add_member(
     user_id: Uuid,
 ) -> Result<users::Model, AppError> {
     require_manage(scope)?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     lock_visible(&tx, scope, project_id).await?;
     let membership =
         scope.find::<memberships::Entity>().filter(memberships::Column::UserId.eq(user_id)).one(&tx).await?;
@@ -435,7 +435,7 @@ pub async fn remove_member(
     user_id: Uuid,
 ) -> Result<(), AppError> {
     require_manage(scope)?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     lock_visible(&tx, scope, project_id).await?;
     let removed = scope
         .delete_many::<project_members::Entity>()

@@ -8,9 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use entities::tables::{projects, reminders, tasks};
 use entities::{Permission, Scope};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, QueryOrder, Set};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -189,7 +187,7 @@ pub async fn create(
     authorize(scope, scope.user_id(), &recipients)?;
     let remind_at = input.remind_at.map(entities::far_date);
     let fire_at = fire_time(remind_at.map(entities::utc), input.offset_minutes, task.due_at.map(entities::utc));
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let reminder = reminders::ActiveModel {
         id: Set(entities::new_id()),
         org_id: Set(scope.org_id()),
@@ -303,7 +301,7 @@ pub async fn update(
         active.fired_at = Set(None);
     }
     active.updated_at = Set(now);
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let view = ReminderView::of(active.update(&tx).await?)?;
     record(&tx, scope, "reminder.updated", &view).await?;
     tx.commit().await?;
@@ -314,7 +312,7 @@ pub async fn update(
 pub async fn delete(db: &DatabaseConnection, scope: &Scope, task_ref: &str, id: Uuid) -> Result<(), AppError> {
     let (current, _, _) = writable(db, scope, task_ref, id).await?;
     authorize(scope, current.reminder.created_by, &current.recipients)?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     scope.delete_many::<reminders::Entity>().filter(reminders::Column::Id.eq(id)).exec(&tx).await?;
     record(&tx, scope, "reminder.deleted", &current).await?;
     tx.commit().await?;

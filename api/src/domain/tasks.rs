@@ -12,7 +12,7 @@ use entities::{Permission, Scope};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, UnionType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -486,7 +486,7 @@ pub async fn create(
     v.finish()?;
     let status = status.ok_or_else(|| AppError::conflict("no_statuses", "the project has no statuses"))?;
 
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     // Allocate the number first: see the module docs.
     scope
         .update_many::<projects::Entity>()
@@ -754,7 +754,7 @@ pub async fn update(
     if changes.is_empty() {
         return Ok(before);
     }
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let saved = save_versioned(&tx, scope, &task, active).await?;
     if saved.status_id != task.status_id {
         sync_assignee_status(&tx, scope, &saved).await?;
@@ -805,7 +805,7 @@ pub async fn set_deleted(
     if task.deleted_at.is_some() == deleted {
         return view(db, scope, task, &project).await;
     }
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let active = tasks::ActiveModel { deleted_at: Set(deleted.then(entities::now)), ..Default::default() };
     let saved = save_versioned(&tx, scope, &task, active).await?;
     outbox::record(
@@ -856,7 +856,7 @@ pub async fn move_on_board(
     }
     v.finish()?;
     let status = status.expect("validated");
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let mut position = match (&after, &before) {
         (Some(a), Some(b)) => (a.position + b.position) / 2.0,
         (Some(a), None) => a.position + POSITION_STEP,

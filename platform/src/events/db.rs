@@ -113,7 +113,7 @@ impl EventStore for DbEventStore {
     }
 
     async fn record(&self, event: &ActivityEvent, counters: &[CounterDelta]) -> Result<Recorded, EventStoreError> {
-        let tx = self.db.begin().await.map_err(db_error)?;
+        let tx = entities::begin_write(&self.db).await.map_err(db_error)?;
         let recorded = self.write(&tx, event, counters).await.map_err(db_error)?;
         if recorded == Recorded::Inserted {
             tx.commit().await.map_err(db_error)?;

@@ -23,7 +23,7 @@ use entities::tables::{failed_jobs, jobs};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -329,7 +329,7 @@ impl Queue for DbQueue {
         }
         let now = self.clock.now();
         let visible_at = now + chrono_duration(delay);
-        let tx = self.db.begin().await?;
+        let tx = entities::begin_write(&self.db).await?;
         for chunk in messages.chunks(INSERT_CHUNK) {
             let rows = chunk.iter().map(|m| jobs::ActiveModel {
                 id: Set(m.id),
@@ -430,7 +430,7 @@ impl Queue for DbQueue {
     async fn dead_letter(&self, message: &LeasedMessage, reason: &str) -> Result<bool, QueueError> {
         // The row is the source of truth here; the message only names it.
         let lease = &message.lease;
-        let tx = self.db.begin().await?;
+        let tx = entities::begin_write(&self.db).await?;
         let row = jobs::Entity::find_by_id(lease.message_id)
             .filter(jobs::Column::LeaseToken.eq(lease.token))
             .one(&tx)
@@ -517,7 +517,7 @@ impl Queue for DbQueue {
 
     async fn retry_failed(&self, id: Option<Uuid>, pool: Option<Pool>) -> Result<u64, QueueError> {
         let now = self.clock.now();
-        let tx = self.db.begin().await?;
+        let tx = entities::begin_write(&self.db).await?;
         let mut query = failed_jobs::Entity::find();
         if let Some(id) = id {
             query = query.filter(failed_jobs::Column::Id.eq(id));

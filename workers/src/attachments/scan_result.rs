@@ -17,7 +17,7 @@ use lambdas::keys::UploadKey;
 use lambdas::report::{ScanOutcome, ScanReport};
 use platform::jobs::{Envelope, Job, Queue};
 use sea_orm::sea_query::{Condition, Expr};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use super::thumbnails::is_thumbnailable;
@@ -100,7 +100,7 @@ impl Handler for ScanResultHandler {
         let decision = decide(&a, &report);
         let thumbnails = decision.state == state::CLEAN && is_thumbnailable(&a.content_type);
         let (failure_code, failure_detail) = decision.failure.clone().unzip();
-        let tx = self.db.begin().await?;
+        let tx = entities::begin_write(&self.db).await?;
         let updated = scope
             .update_many::<attachments::Entity>()
             .col_expr(attachments::Column::State, Expr::value(decision.state))

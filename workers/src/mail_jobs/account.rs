@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use entities::tables::account_tokens;
 use platform::jobs::{Envelope, Job};
 use platform::secret_key::purpose;
-use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::json;
 
 use super::{display_time, recipient, MailDeps};
@@ -29,7 +29,7 @@ impl Handler for AccountMailHandler {
         let Job::AccountMail { token_id } = envelope.job else {
             return Err(HandlerError::permanent("not an account_mail job"));
         };
-        let tx = self.db.begin().await?;
+        let tx = entities::begin_write(&self.db).await?;
         let Some(token) = account_tokens::Entity::find_by_id(token_id).one(&tx).await? else {
             return Ok(());
         };

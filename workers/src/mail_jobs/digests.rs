@@ -11,7 +11,7 @@ use entities::notification_kinds::email_state;
 use entities::tables::{notifications, projects, task_assignees, tasks};
 use platform::jobs::{Envelope, Job};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -91,7 +91,7 @@ impl Handler for OverdueDigestHandler {
         let Job::OverdueDigest { user_id, local_date } = envelope.job else {
             return Err(HandlerError::permanent("not an overdue_digest job"));
         };
-        let tx = self.db.begin().await?;
+        let tx = entities::begin_write(&self.db).await?;
         let mut tasks = self.overdue(&tx, user_id).await?;
         if tasks.is_empty() {
             return Ok(()); // nothing overdue: no email
@@ -125,7 +125,7 @@ impl Handler for NotificationDigestHandler {
         let Job::NotificationDigest { user_id, local_date } = envelope.job else {
             return Err(HandlerError::permanent("not a notification_digest job"));
         };
-        let tx = self.db.begin().await?;
+        let tx = entities::begin_write(&self.db).await?;
         let waiting = notifications::Entity::find()
             .filter(notifications::Column::UserId.eq(user_id))
             .filter(notifications::Column::EmailState.eq(email_state::DIGEST))

@@ -4,7 +4,7 @@ use entities::tables::{invitations, orgs};
 use entities::Scope;
 use platform::jobs::{Envelope, Job};
 use platform::secret_key::purpose;
-use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter};
 use serde_json::json;
 
 use super::{display_time, recipient, MailDeps, Recipient};
@@ -37,7 +37,7 @@ impl Handler for InvitationMailHandler {
         let Some(org_id) = envelope.org_id else {
             return Err(HandlerError::permanent("an invitation_mail job needs its org"));
         };
-        let tx = self.db.begin().await?;
+        let tx = entities::begin_write(&self.db).await?;
         let invitation = Scope::system(org_id)
             .find::<invitations::Entity>()
             .filter(invitations::Column::Id.eq(invitation_id))

@@ -6,7 +6,7 @@ use entities::notification_kinds::{email_state, Channel, Kind};
 use entities::tables::notifications;
 use platform::jobs::{Envelope, Job};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::Value;
 
 use super::{recipient, MailDeps};
@@ -30,7 +30,7 @@ impl Handler for NotifyHandler {
         let Job::Notify { notification_id } = envelope.job else {
             return Err(HandlerError::permanent("not a notify job"));
         };
-        let tx = self.db.begin().await?;
+        let tx = entities::begin_write(&self.db).await?;
         // The row lock (MySQL) makes a concurrent duplicate wait here and then see `sent`.
         let Some(n) = notifications::Entity::find_by_id(notification_id).lock_exclusive().one(&tx).await? else {
             return Ok(()); // deleted with its user: nothing to send

@@ -26,7 +26,7 @@ use entities::tables::reports::{self, state, ReportFormat, ReportKind, RETENTION
 use entities::Scope;
 use platform::jobs::{Envelope, Job, Pool, Queue};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, QueryFilter};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -148,7 +148,7 @@ impl BuildReportHandler {
     async fn finish(&self, scope: &Scope, r: &reports::Model, built: &Built) -> Result<Option<Uuid>, HandlerError> {
         let now = entities::now();
         let expires_at = now + chrono::Duration::days(RETENTION_DAYS);
-        let tx = self.db.begin().await?;
+        let tx = entities::begin_write(&self.db).await?;
         let updated = scope
             .update_many::<reports::Entity>()
             .col_expr(reports::Column::State, Expr::value(state::READY))

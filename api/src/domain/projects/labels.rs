@@ -7,7 +7,6 @@ use entities::tables::{labels, task_labels};
 use entities::Scope;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, QueryFilter, Set,
-    TransactionTrait,
 };
 use serde_json::{json, Map};
 use uuid::Uuid;
@@ -111,7 +110,7 @@ pub async fn create(
     let color = Color::parse(&input.color).map_err(|m| v.push("color", m)).ok();
     v.finish()?;
     let color = color.expect("validated");
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let project = lock_visible(&tx, scope, project_id).await?;
     ensure_not_archived(&project)?;
     ensure_name_free(&tx, scope, project_id, &name, None).await?;
@@ -145,7 +144,7 @@ pub async fn update(
     let name = input.name.as_deref().map(|n| text_field(&mut v, "name", n, 100));
     let color = input.color.as_deref().and_then(|raw| Color::parse(raw).map_err(|m| v.push("color", m)).ok());
     v.finish()?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let project = lock_visible(&tx, scope, project_id).await?;
     let label = find(&tx, scope, project_id, label_id).await?;
     ensure_not_archived(&project)?;
@@ -176,7 +175,7 @@ pub async fn update(
 /// Deletes a label and takes it off every task.
 pub async fn delete(db: &DatabaseConnection, scope: &Scope, project_id: Uuid, label_id: Uuid) -> Result<(), AppError> {
     require_manage(scope)?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let project = lock_visible(&tx, scope, project_id).await?;
     let label = find(&tx, scope, project_id, label_id).await?;
     ensure_not_archived(&project)?;

@@ -11,7 +11,7 @@ use entities::Scope;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, PaginatorTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use serde_json::{json, Map};
 use uuid::Uuid;
@@ -213,7 +213,7 @@ pub async fn create(
     v.check(input.position.is_none_or(|p| p >= 0), "position", "must be 0 or more");
     v.finish()?;
     let category = category.expect("validated");
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let project = lock_visible(&tx, scope, project_id).await?;
     ensure_not_archived(&project)?;
     let all = statuses_of(&tx, scope, project_id).await?;
@@ -262,7 +262,7 @@ pub async fn update(
     let category =
         input.category.as_deref().and_then(|raw| StatusCategory::parse(raw).map_err(|m| v.push("category", m)).ok());
     v.finish()?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let project = lock_visible(&tx, scope, project_id).await?;
     let all = statuses_of(&tx, scope, project_id).await?;
     let status = find_in(&all, status_id)?.clone();
@@ -315,7 +315,7 @@ pub async fn delete(
     move_to: Option<Uuid>,
 ) -> Result<(), AppError> {
     require_manage(scope)?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let project = lock_visible(&tx, scope, project_id).await?;
     let all = statuses_of(&tx, scope, project_id).await?;
     let status = find_in(&all, status_id)?.clone();
@@ -372,7 +372,7 @@ pub async fn reorder(
     status_ids: Vec<Uuid>,
 ) -> Result<Vec<statuses::Model>, AppError> {
     require_manage(scope)?;
-    let tx = db.begin().await?;
+    let tx = entities::begin_write(db).await?;
     let project = lock_visible(&tx, scope, project_id).await?;
     ensure_not_archived(&project)?;
     let all = statuses_of(&tx, scope, project_id).await?;
