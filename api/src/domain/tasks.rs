@@ -84,17 +84,16 @@ impl TaskView {
     }
 }
 
-/// Loads assignees, labels and project keys for `rows`, keeping their order.
-pub async fn views(
+/// The keys of `project_ids`, for the views of tasks from several projects.
+pub(crate) async fn project_keys(
     db: &impl ConnectionTrait,
     scope: &Scope,
-    rows: Vec<tasks::Model>,
-) -> Result<Vec<TaskView>, AppError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
+    project_ids: HashSet<Uuid>,
+) -> Result<HashMap<Uuid, String>, AppError> {
+    if project_ids.is_empty() {
+        return Ok(HashMap::new());
     }
-    let project_ids: HashSet<Uuid> = rows.iter().map(|t| t.project_id).collect();
-    let keys: HashMap<Uuid, String> = scope
+    Ok(scope
         .find::<projects::Entity>()
         .filter(projects::Column::Id.is_in(project_ids))
         .select_only()
@@ -104,11 +103,10 @@ pub async fn views(
         .all(db)
         .await?
         .into_iter()
-        .collect();
-    views_with_keys(db, scope, rows, &keys).await
+        .collect())
 }
 
-/// [`views`] when the caller already has the project keys.
+/// The views of `rows`, whose project keys the caller has: assignees and labels in one round trip.
 pub(crate) async fn views_with_keys(
     db: &impl ConnectionTrait,
     scope: &Scope,

@@ -247,6 +247,38 @@ both_backends! {
         assert_eq!(&titles[1..61], &middle[..]);
     }
 
+    async fn listed_tasks_carry_every_assignee_and_label_as_a_read_does(app: TestApp) {
+        let ann = app.user("ann").await;
+        let bob = app.user("bob").await;
+        let org = app.org(&ann, "Acme").await;
+        app.add_member(org, &ann, &bob, "member").await;
+        let (web, _) = app.project(org, &ann, "WEB").await;
+        // 40 labels: their ids as text (40 × 33 bytes) are longer than MySQL's default GROUP_CONCAT limit.
+        let mut labels = Vec::new();
+        for i in 0..40 {
+            let body = json!({"name": format!("label {i}"), "color": "#00aa00"});
+            labels.push(app.post(&format!("/orgs/{org}/projects/{web}/labels"), &ann, body).await.id());
+        }
+        labels.sort();
+        let mut people = vec![ann.id, bob.id];
+        people.sort();
+        let body = json!({"title": "Busy", "assignee_ids": [bob.id, ann.id], "label_ids": labels});
+        app.task(org, web, &ann, body).await.expect(201);
+        app.task(org, web, &ann, json!({"title": "Bare"})).await.expect(201);
+        let read = app.get(&format!("/orgs/{org}/tasks/WEB-1"), &ann).await.expect(200).clone();
+        let ids = |v: &Value| -> Vec<Uuid> { v.as_array().unwrap().iter().map(|i| i.as_str().unwrap().parse().unwrap()).collect() };
+        assert_eq!(ids(&read["label_ids"]), labels);
+        assert_eq!(ids(&read["assignee_ids"]), people);
+        for path in [format!("/orgs/{org}/projects/{web}/tasks?sort=created"), format!("/orgs/{org}/tasks?sort=created")] {
+            let page = app.get(&path, &ann).await.expect(200).clone();
+            let items = page["items"].as_array().unwrap();
+            assert_eq!(items.len(), 2, "{path}");
+            assert_eq!(items[0], read, "{path}: the list shows the task as a read does");
+            assert_eq!((ids(&items[1]["label_ids"]), ids(&items[1]["assignee_ids"])), (vec![], vec![]), "{path}");
+            assert_eq!(items[1]["key"], "WEB-2");
+        }
+    }
+
     async fn lists_filter_sort_and_page_without_gaps(app: TestApp) {
         let ann = app.user("ann").await;
         let bob = app.user("bob").await;
