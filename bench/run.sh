@@ -355,7 +355,7 @@ run_http() {
     # The API's list and its SQL replayed raw run back to back, so both see the same machine; writes come last so the
     # reads run on the data as seeded.
     seconds=${duration%s}
-    for scenario in list raw-main raw-page raw-request get analytics-org analytics-project create patch; do
+    for scenario in list raw-main raw-request get analytics-org analytics-project create patch; do
         if [[ $scenario == raw-* ]]; then
             mode=${scenario#raw-}
             log "raw SQL ($mode): $connections connections, ${seconds}s"
@@ -400,7 +400,7 @@ run_http() {
     }
     list_rps=$(value list rps)
     raw_rps=$(value raw-main rps)
-    page_rps=$(value raw-page rps)
+    request_rps=$(value raw-request rps)
 
     echo
     echo "Taskforge bench: $tasks tasks, $projects projects, $users users; $connections connections, $duration per scenario"
@@ -412,8 +412,8 @@ run_http() {
             "$(field "$line" p99_ms)" "$(field "$line" requests)"
     done <"$results"
     ratio=$(awk -v a="$list_rps" -v b="$raw_rps" 'BEGIN { printf "%.2f", a / b }')
-    ratio_page=$(awk -v a="$list_rps" -v b="$page_rps" 'BEGIN { printf "%.2f", a / b }')
-    echo "list / raw-main = $ratio; list / raw-page = $ratio_page"
+    ratio_request=$(awk -v a="$list_rps" -v b="$request_rps" 'BEGIN { printf "%.2f", a / b }')
+    echo "list / raw-main = $ratio; list / raw-request = $ratio_request"
     echo "analytics p99 / get p99: org $(awk -v a="$(value analytics-org p99_ms)" -v b="$(value get p99_ms)" \
         'BEGIN { printf "%.1f", a / b }') x, project $(awk -v a="$(value analytics-project p99_ms)" \
         -v b="$(value get p99_ms)" 'BEGIN { printf "%.1f", a / b }') x"
