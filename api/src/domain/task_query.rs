@@ -423,8 +423,10 @@ impl FromQueryResult for PageRow {
 
 /// A correlated subquery giving the ids in `table`.`column` linked to the row's task as a JSON array of hex strings
 /// (`["0192…", …]`). JSON rather than `GROUP_CONCAT`, whose result MySQL silently cuts at `group_concat_max_len`
-/// (1,024 bytes by default); cast to text because MySQL types the aggregate JSON, which the driver does not read as
-/// a string. The link tables' primary keys start with `task_id`, so each is one index range.
+/// (1,024 bytes by default, 31 ids; a task may have 50 assignees). MariaDB bounds `JSON_ARRAYAGG` by the same
+/// variable, whose MariaDB default is 1 MiB; a cut array fails to parse, an error rather than missing ids
+/// (docs/operations.md asks for the default). Cast to text because MySQL types the aggregate JSON, which the driver
+/// does not read as a string. The link tables' primary keys start with `task_id`, so each is one index range.
 fn linked_ids(backend: DbBackend, table: &str, column: &str) -> Expr {
     let array = match backend {
         DbBackend::Sqlite => format!("json_group_array(hex(`l`.`{column}`))"),

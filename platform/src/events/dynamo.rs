@@ -369,6 +369,9 @@ impl DynamoEventStore {
                 .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
                 .expression_attribute_values(":pk", s(day_pk(org_id, date)))
                 .expression_attribute_values(":prefix", s(format!("COUNTER#{}#", counter_scope(project_id))))
+                // Strongly consistent: an analytics report computed right after an event's invalidation (see
+                // api::analytics_cache) must see that event's counter increments, or it is cached without them.
+                .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
