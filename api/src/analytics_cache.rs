@@ -10,18 +10,25 @@
 //! Entries live one TTL of the cache. That bounds the figures that move with the clock and no event (a task
 //! becoming overdue) and those that are not org events (a user renaming themselves).
 //!
+//! A live stream delivers an event only after this process invalidated its org's reports
+//! ([`AnalyticsCache::invalidate_for`]: the first of the follower and the streams to meet an event deletes the
+//! generation, the others wait for that delete), so a dashboard that refetches when its stream tells it of a change
+//! never gets the report from before it.
+//!
 //! When the bus reports a gap (a Redis reconnect, a subscriber that fell behind), deletions may have been missed, so
 //! the process stops reading cached reports for one TTL, after which everything stored before the gap has expired.
 //! Concurrent misses of one report in a process compute it once: the others wait and then read what it stored.
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use platform::bus::{Bus, BusMessage};
+use platform::events::ActivityEvent;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -45,6 +52,35 @@ struct Inner {
     bypass_until: Mutex<Option<Instant>>,
     /// The report computations in progress in this process, by key.
     flights: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    /// The invalidations of the latest events, done or under way, by event id.
+    invalidations: Mutex<Invalidations>,
+}
+
+/// Events remembered as invalidated: far more than arrive while one delete is under way.
+const REMEMBERED_EVENTS: usize = 4096;
+
+#[derive(Debug, Default)]
+struct Invalidations {
+    by_event: HashMap<Uuid, Arc<OnceCell<()>>>,
+    order: VecDeque<Uuid>,
+}
+
+impl Invalidations {
+    /// The invalidation of `event_id`, new or already started.
+    fn of(&mut self, event_id: Uuid) -> Arc<OnceCell<()>> {
+        if let Some(cell) = self.by_event.get(&event_id) {
+            return cell.clone();
+        }
+        let cell = Arc::new(OnceCell::new());
+        self.by_event.insert(event_id, cell.clone());
+        self.order.push_back(event_id);
+        if self.order.len() > REMEMBERED_EVENTS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.by_event.remove(&oldest);
+            }
+        }
+        cell
+    }
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -92,6 +128,13 @@ impl AnalyticsCache {
         self.cache.forget(&generation_key(org_id)).await;
     }
 
+    /// Invalidates the reports of `event`'s org once per event in this process: the first caller deletes the
+    /// generation, later and concurrent callers wait until that delete is done.
+    pub async fn invalidate_for(&self, event: &ActivityEvent) {
+        let cell = locked(&self.inner.invalidations).of(event.id);
+        cell.get_or_init(|| self.invalidate(event.org_id)).await;
+    }
+
     /// Stops reading cached reports for one TTL: invalidations may have been missed.
     pub fn missed_events(&self) {
         *locked(&self.inner.bypass_until) = Some(Instant::now() + self.cache.ttl());
@@ -105,7 +148,7 @@ impl AnalyticsCache {
         tokio::spawn(async move {
             loop {
                 match events.recv().await {
-                    Ok(BusMessage::Event(live)) => this.invalidate(live.event.org_id).await,
+                    Ok(BusMessage::Event(live)) => this.invalidate_for(&live.event).await,
                     Ok(BusMessage::Gap) | Err(RecvError::Lagged(_)) => {
                         tracing::info!("the bus may have lost events: cached analytics are bypassed for one TTL");
                         this.missed_events();
@@ -222,13 +265,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn events_on_the_bus_invalidate_their_org() {
+    async fn an_event_invalidates_its_org_once_in_a_process() {
         let (cache, calls) = (cache(), AtomicUsize::new(0));
-        let bus = platform::bus::MemoryBus::new();
-        let follower = cache.follow(&bus);
         let org = Uuid::now_v7();
+        let event = event_of(org);
         assert_eq!(count(&cache, org, &calls).await, 1);
-        let event = platform::events::ActivityEvent {
+        futures_util::future::join(cache.invalidate_for(&event), cache.invalidate_for(&event)).await;
+        assert_eq!(count(&cache, org, &calls).await, 2, "invalidated by the event");
+        cache.invalidate_for(&event).await;
+        assert_eq!(count(&cache, org, &calls).await, 2, "the same event again (another stream) changes nothing");
+        cache.invalidate_for(&event_of(org)).await;
+        assert_eq!(count(&cache, org, &calls).await, 3, "the next event does");
+    }
+
+    fn event_of(org: Uuid) -> platform::events::ActivityEvent {
+        platform::events::ActivityEvent {
             id: Uuid::now_v7(),
             org_id: org,
             occurred_at: chrono::Utc::now(),
@@ -239,7 +290,17 @@ mod tests {
             project_id: None,
             task_id: None,
             payload: serde_json::json!({}),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn events_on_the_bus_invalidate_their_org() {
+        let (cache, calls) = (cache(), AtomicUsize::new(0));
+        let bus = platform::bus::MemoryBus::new();
+        let follower = cache.follow(&bus);
+        let org = Uuid::now_v7();
+        assert_eq!(count(&cache, org, &calls).await, 1);
+        let event = event_of(org);
         bus.publish(&platform::bus::LiveEvent { event, task: None }).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while count(&cache, org, &calls).await == 1 {

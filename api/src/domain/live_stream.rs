@@ -25,6 +25,7 @@ use uuid::Uuid;
 use super::access;
 use super::activity::{sees, store_error};
 use super::project_access::{visible_project, visible_project_ids};
+use crate::analytics_cache::AnalyticsCache;
 use crate::auth::Actor;
 use crate::error::AppError;
 use crate::read_cache::ReadCache;
@@ -102,6 +103,8 @@ pub struct StreamDeps {
     pub cache: ReadCache,
     pub events: Arc<dyn EventStore>,
     pub bus: Arc<dyn Bus>,
+    /// Invalidated before a live event goes out, so a client refetching on it gets fresh analytics.
+    pub analytics: AnalyticsCache,
 }
 
 /// Which stream, from the request.
@@ -255,6 +258,7 @@ impl Stream {
         if event.org_id != self.org_id {
             return true;
         }
+        self.deps.analytics.invalidate_for(event).await;
         let changes_access = ["project.", "member.", "org."].iter().any(|p| event.event_type.starts_with(p));
         if changes_access && !self.refresh().await {
             return false;

@@ -136,6 +136,7 @@ impl StreamApi {
             cache: state.cache.clone(),
             events: state.events.clone(),
             bus: state.bus.clone(),
+            analytics: state.analytics.clone(),
         };
         let request =
             StreamRequest { project_id: project_id.0, last_event_id: last_event_id_header.0.or(last_event_id.0) };
