@@ -59,6 +59,15 @@ where
     .ok();
 }
 
+/// Closes a test's pool from a `Drop` (inside [`run_detached`]), with a deadline. A task of the test's own runtime
+/// (an aborted worker, say) may still hold a connection, and that runtime is blocked in the very `Drop` that waits
+/// here, so it would never give the connection back: past the deadline the pool is left to go with the process.
+pub async fn close_pool(db: sea_orm::DatabaseConnection) {
+    if tokio::time::timeout(Duration::from_secs(5), db.close()).await.is_err() {
+        eprintln!("testkit: a connection of the test's pool was still in use after 5 s; not waiting for it");
+    }
+}
+
 /// Where a test's database lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DbKind {

@@ -458,7 +458,7 @@ impl Drop for TestApp {
             // Dropping the pools aborts them: a test's leftover jobs need no drain.
             drop(workers);
             drop(server);
-            let _ = db.close().await;
+            testkit::close_pool(db).await;
         });
     }
 }

@@ -179,7 +179,7 @@ impl Drop for TestStore {
         testkit::run_detached(async move {
             // The pool closes before its database goes.
             if let Some(db) = db {
-                let _ = db.close().await;
+                testkit::close_pool(db).await;
             }
             match cleanup {
                 Some(Cleanup::Database(private)) => drop(private),

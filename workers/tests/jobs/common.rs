@@ -320,7 +320,7 @@ impl Drop for TestDb {
         let db = self.db.clone();
         // Close the pool before the handle (a field, dropped after this) removes the database.
         testkit::run_detached(async move {
-            let _ = db.close().await;
+            testkit::close_pool(db).await;
         });
     }
 }
