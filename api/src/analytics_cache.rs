@@ -18,7 +18,7 @@
 //! When the bus reports a gap (a Redis reconnect, a subscriber that fell behind), deletions may have been missed, so
 //! the process stops reading cached reports for one TTL, after which everything stored before the gap has expired.
 //! Concurrent misses of one report in a process compute it once: the others wait and then read what it stored.
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::read_cache::{Cached, Lookup, ReadCache};
+use crate::recent_events::RecentEvents;
 
 /// The key of an org's analytics generation.
 pub fn generation_key(org_id: Uuid) -> String {
@@ -46,42 +47,28 @@ pub struct AnalyticsCache {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     /// Until when cached reports are not read: one TTL after the bus last reported a gap.
     bypass_until: Mutex<Option<Instant>>,
     /// The report computations in progress in this process, by key.
     flights: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     /// The invalidations of the latest events, done or under way, by event id.
-    invalidations: Mutex<Invalidations>,
+    invalidations: Mutex<RecentEvents<Arc<OnceCell<()>>>>,
+}
+
+impl Default for Inner {
+    fn default() -> Inner {
+        Inner {
+            bypass_until: Mutex::default(),
+            flights: Mutex::default(),
+            invalidations: Mutex::new(RecentEvents::new(REMEMBERED_EVENTS)),
+        }
+    }
 }
 
 /// Events remembered as invalidated: far more than arrive while one delete is under way.
 const REMEMBERED_EVENTS: usize = 4096;
-
-#[derive(Debug, Default)]
-struct Invalidations {
-    by_event: HashMap<Uuid, Arc<OnceCell<()>>>,
-    order: VecDeque<Uuid>,
-}
-
-impl Invalidations {
-    /// The invalidation of `event_id`, new or already started.
-    fn of(&mut self, event_id: Uuid) -> Arc<OnceCell<()>> {
-        if let Some(cell) = self.by_event.get(&event_id) {
-            return cell.clone();
-        }
-        let cell = Arc::new(OnceCell::new());
-        self.by_event.insert(event_id, cell.clone());
-        self.order.push_back(event_id);
-        if self.order.len() > REMEMBERED_EVENTS {
-            if let Some(oldest) = self.order.pop_front() {
-                self.by_event.remove(&oldest);
-            }
-        }
-        cell
-    }
-}
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Each update under these locks is a single insert or assignment: a panic cannot leave one half-done.
@@ -131,7 +118,7 @@ impl AnalyticsCache {
     /// Invalidates the reports of `event`'s org once per event in this process: the first caller deletes the
     /// generation, later and concurrent callers wait until that delete is done.
     pub async fn invalidate_for(&self, event: &ActivityEvent) {
-        let cell = locked(&self.inner.invalidations).of(event.id);
+        let cell = locked(&self.inner.invalidations).note(event.id, Arc::default).0.clone();
         cell.get_or_init(|| self.invalidate(event.org_id)).await;
     }
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod http;
 pub mod problem;
 pub mod read_cache;
+pub mod recent_events;
 pub mod startup;
 pub mod state;
 

@@ -11,7 +11,7 @@
 //! Visibility is decided per event with the rule of the activity feeds, from the caller's scope and visible
 //! projects, recomputed when a project, member or org event passes and at least every [`VISIBILITY_REFRESH`]; a
 //! caller who is no longer a member sees the stream end.
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ use crate::analytics_cache::AnalyticsCache;
 use crate::auth::Actor;
 use crate::error::AppError;
 use crate::read_cache::ReadCache;
+use crate::recent_events::RecentEvents;
 
 /// The most events one catch-up replays; past that the client is told to reload ([`StreamItem::Reset`]).
 pub const CATCH_UP_LIMIT: usize = 1000;
@@ -152,7 +153,7 @@ pub async fn open(
         feed,
         visible,
         position,
-        seen: Seen::default(),
+        seen: RecentEvents::new(SEEN_CAPACITY),
         checked_projects: HashSet::new(),
         tx,
     };
@@ -192,29 +193,6 @@ impl Visibility {
     }
 }
 
-/// Recently sent event ids, oldest dropped first.
-#[derive(Default)]
-struct Seen {
-    ids: HashSet<Uuid>,
-    order: VecDeque<Uuid>,
-}
-
-impl Seen {
-    /// `true` the first time `id` is offered.
-    fn first_time(&mut self, id: Uuid) -> bool {
-        if !self.ids.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > SEEN_CAPACITY {
-            if let Some(old) = self.order.pop_front() {
-                self.ids.remove(&old);
-            }
-        }
-        true
-    }
-}
-
 struct Stream {
     deps: StreamDeps,
     actor: Actor,
@@ -222,7 +200,8 @@ struct Stream {
     feed: Feed,
     visible: Visibility,
     position: Position,
-    seen: Seen,
+    /// Events sent lately: a catch-up and the bus may both bring one.
+    seen: RecentEvents<()>,
     /// Projects the stream re-read its access for on meeting their events (see [`Stream::sees_after_refresh`]).
     checked_projects: HashSet<Uuid>,
     tx: mpsc::Sender<StreamItem>,
@@ -299,7 +278,7 @@ impl Stream {
         if !self.visible.sees(&live.event) && !self.sees_after_refresh(&live.event).await {
             return true;
         }
-        if !self.seen.first_time(live.event.id) {
+        if !self.seen.note(live.event.id, || ()).1 {
             return true;
         }
         self.position = self.position.max(Position::of(&live.event));
@@ -383,17 +362,5 @@ mod tests {
         assert!(Position::START < early);
         assert_eq!(Position::parse("nonsense"), None);
         assert_eq!(Position::parse("12-not-a-uuid"), None);
-    }
-
-    #[test]
-    fn seen_ids_are_dropped_once_and_forgotten_past_capacity() {
-        let mut seen = Seen::default();
-        let first = Uuid::now_v7();
-        assert!(seen.first_time(first));
-        assert!(!seen.first_time(first));
-        for _ in 0..SEEN_CAPACITY {
-            seen.first_time(Uuid::now_v7());
-        }
-        assert!(seen.first_time(first), "the oldest id is forgotten once the window has moved past it");
     }
 }
