@@ -190,12 +190,11 @@ async fn compute(
     let completed_ids = of_category("completed");
     let open_ids: Vec<Uuid> =
         status_rows.iter().filter(|s| s.category != "completed" && s.category != "cancelled").map(|s| s.id).collect();
-    let between = Some((range.start(), range.end()));
     let (per_status, done, completed_by, open_by, overdue) = tokio::try_join!(
         queries::tasks_per_status(db, scope, projects),
         queries::completions(db, scope, projects, &completed_ids, range.start(), range.end()),
-        queries::per_assignee(db, scope, projects, &completed_ids, between),
-        queries::per_assignee(db, scope, projects, &open_ids, None),
+        queries::completed_per_assignee(db, scope, projects, &completed_ids, (range.start(), range.end())),
+        queries::open_per_assignee(db, scope, projects, &open_ids),
         queries::overdue(db, scope, projects, src.now),
     )?;
     let mut now_by_category = [0i64; 5];

@@ -8,7 +8,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use entities::tables::{statuses, task_assignees, tasks, users};
 use entities::Scope;
 use platform::events::{EventStore, MAX_COUNTER_DAYS};
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Select};
 use uuid::Uuid;
 
@@ -145,50 +145,68 @@ pub async fn completions(
     Ok(rows.into_iter().filter_map(|(created, started, done)| Some((created, started, done?))).collect())
 }
 
-/// Per assignee: how many of the live tasks in `statuses` (and, when given, completed in `[start, end)`) they hold.
-pub async fn per_assignee(
+/// Assignments in `statuses` of the projects in view; rows carry their task's status, so the assignee index alone
+/// answers it.
+fn assignments_in(scope: &Scope, projects: &Projects, statuses: &[Uuid]) -> Select<task_assignees::Entity> {
+    projects
+        .narrow(scope.find::<task_assignees::Entity>(), task_assignees::Column::ProjectId)
+        .filter(task_assignees::Column::StatusId.is_in(statuses.to_vec()))
+}
+
+/// The ids of the org's tasks, as a subquery with its own org filter.
+fn tasks_of_org(scope: &Scope) -> SelectStatement {
+    let mut select = Query::select();
+    select.column(tasks::Column::Id).from(tasks::Entity).and_where(tasks::Column::OrgId.eq(scope.org_id()));
+    select
+}
+
+/// Per assignee: how many live tasks in `statuses` (the completed ones) that completed in `[start, end)` they hold.
+/// Few tasks complete in a range, so this counts the assignments of exactly those.
+pub async fn completed_per_assignee(
     db: &impl ConnectionTrait,
     scope: &Scope,
     projects: &Projects,
     statuses: &[Uuid],
-    completed_between: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<HashMap<Uuid, i64>, AppError> {
     if statuses.is_empty() {
         return Ok(HashMap::new());
     }
-    // Assignment rows carry their task's status, so the assignee index alone answers "in these statuses".
-    let assignments = || {
-        projects
-            .narrow(scope.find::<task_assignees::Entity>(), task_assignees::Column::ProjectId)
-            .filter(task_assignees::Column::StatusId.is_in(statuses.to_vec()))
-    };
-    // The org's tasks, as a subquery with its own org filter.
-    let mut tasks_of_org = Query::select();
-    tasks_of_org.column(tasks::Column::Id).from(tasks::Entity).and_where(tasks::Column::OrgId.eq(scope.org_id()));
-    match completed_between {
-        Some((start, end)) => {
-            // Few tasks complete in a range: count the assignments of exactly those.
-            tasks_of_org
-                .and_where(tasks::Column::DeletedAt.is_null())
-                .and_where(tasks::Column::CompletedAt.gte(start))
-                .and_where(tasks::Column::CompletedAt.lt(end));
-            count_by_user(db, assignments().filter(task_assignees::Column::TaskId.in_subquery(tasks_of_org))).await
-        }
-        None => {
-            // Most tasks are live: count every assignment in the statuses from the index, then take away those of
-            // the few deleted tasks, instead of probing the tasks table once per assignment.
-            tasks_of_org.and_where(tasks::Column::DeletedAt.is_not_null());
-            let deleted = assignments().filter(task_assignees::Column::TaskId.in_subquery(tasks_of_org));
-            let (mut all, gone) = tokio::try_join!(count_by_user(db, assignments()), count_by_user(db, deleted))?;
-            for (user, n) in gone {
-                if let Some(count) = all.get_mut(&user) {
-                    *count -= n;
-                }
-            }
-            all.retain(|_, n| *n > 0);
-            Ok(all)
+    let mut completed = tasks_of_org(scope);
+    completed
+        .and_where(tasks::Column::DeletedAt.is_null())
+        .and_where(tasks::Column::CompletedAt.gte(start))
+        .and_where(tasks::Column::CompletedAt.lt(end));
+    let select =
+        assignments_in(scope, projects, statuses).filter(task_assignees::Column::TaskId.in_subquery(completed));
+    count_by_user(db, select).await
+}
+
+/// Per assignee: how many live tasks in `statuses` (the open ones) they hold. Most tasks are live, so this counts
+/// every assignment in the statuses from the index and takes away those of the few deleted tasks, instead of
+/// probing the tasks table once per assignment.
+pub async fn open_per_assignee(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    projects: &Projects,
+    statuses: &[Uuid],
+) -> Result<HashMap<Uuid, i64>, AppError> {
+    if statuses.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut deleted = tasks_of_org(scope);
+    deleted.and_where(tasks::Column::DeletedAt.is_not_null());
+    let of_deleted =
+        assignments_in(scope, projects, statuses).filter(task_assignees::Column::TaskId.in_subquery(deleted));
+    let (mut all, gone) =
+        tokio::try_join!(count_by_user(db, assignments_in(scope, projects, statuses)), count_by_user(db, of_deleted))?;
+    for (user, n) in gone {
+        if let Some(count) = all.get_mut(&user) {
+            *count -= n;
         }
     }
+    all.retain(|_, n| *n > 0);
+    Ok(all)
 }
 
 async fn count_by_user(
