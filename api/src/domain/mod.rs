@@ -17,5 +17,6 @@ pub mod projects;
 pub mod reminders;
 pub mod report_schedules;
 pub mod reports;
+pub mod task_links;
 pub mod task_query;
 pub mod tasks;

@@ -7,14 +7,12 @@ use chrono::{DateTime, Utc};
 use entities::tables::{statuses, task_assignees, task_labels, tasks};
 use entities::Scope;
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, FromQueryResult, Order, QueryFilter, QueryOrder, QueryResult,
-    QuerySelect, QueryTrait, Select,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::project_access::{visible_project, visible_project_ids};
+use super::task_links::{with_links, LinkedTask};
 use super::tasks::{project_keys, Priority, TaskView};
 use crate::error::{AppError, Validator};
 
@@ -368,13 +366,9 @@ pub async fn list(db: &impl ConnectionTrait, scope: &Scope, params: ListParams) 
     let page_ids = sorted(query.select_only().column(tasks::Column::Id), sort, desc).limit(limit + 1).into_query();
     let mut ids = Query::select();
     ids.column(tasks::Column::Id).from_subquery(page_ids, Alias::new("page"));
-    let backend = db.get_database_backend();
-    let page = scope
-        .find::<tasks::Entity>()
-        .filter(tasks::Column::Id.in_subquery(ids))
-        .column_as(linked_ids(backend, "task_assignees", "user_id"), ASSIGNEES)
-        .column_as(linked_ids(backend, "task_labels", "label_id"), LABELS);
-    let mut rows = sorted(page, sort, desc).into_model::<PageRow>().all(db).await?;
+    let page =
+        with_links(scope.find::<tasks::Entity>().filter(tasks::Column::Id.in_subquery(ids)), db.get_database_backend());
+    let mut rows = sorted(page, sort, desc).into_model::<LinkedTask>().all(db).await?;
     let next_cursor = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
         let last = &rows.last().expect("limit >= 1").task;
@@ -397,72 +391,4 @@ pub async fn list(db: &impl ConnectionTrait, scope: &Scope, params: ListParams) 
         })
         .collect();
     Ok(Page { items, next_cursor })
-}
-
-/// Column aliases of the page query's assignee and label ids.
-const ASSIGNEES: &str = "assignee_ids_json";
-const LABELS: &str = "label_ids_json";
-
-/// A row of the page query: the task and, read by the same statement, its assignees' and labels' ids (a second
-/// statement per page cost the database as much as the page itself: docs/performance.md).
-struct PageRow {
-    task: tasks::Model,
-    assignee_ids: Vec<Uuid>,
-    label_ids: Vec<Uuid>,
-}
-
-impl FromQueryResult for PageRow {
-    fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
-        Ok(PageRow {
-            task: tasks::Model::from_query_result(row, pre)?,
-            assignee_ids: parse_linked_ids(row.try_get(pre, ASSIGNEES)?)?,
-            label_ids: parse_linked_ids(row.try_get(pre, LABELS)?)?,
-        })
-    }
-}
-
-/// A correlated subquery giving the ids in `table`.`column` linked to the row's task as a JSON array of hex strings
-/// (`["0192…", …]`). JSON rather than `GROUP_CONCAT`, whose result MySQL silently cuts at `group_concat_max_len`
-/// (1,024 bytes by default, 31 ids; a task may have 50 assignees). MariaDB bounds `JSON_ARRAYAGG` by the same
-/// variable, whose MariaDB default is 1 MiB; a cut array fails to parse, an error rather than missing ids
-/// (docs/operations.md asks for the default). Cast to text because MySQL types the aggregate JSON, which the driver
-/// does not read as a string. The link tables' primary keys start with `task_id`, so each is one index range.
-fn linked_ids(backend: DbBackend, table: &str, column: &str) -> Expr {
-    let array = match backend {
-        DbBackend::Sqlite => format!("json_group_array(hex(`l`.`{column}`))"),
-        _ => format!("CAST(JSON_ARRAYAGG(HEX(`l`.`{column}`)) AS CHAR)"),
-    };
-    Expr::cust(format!(
-        "(SELECT {array} FROM `{table}` `l` WHERE `l`.`org_id` = `tasks`.`org_id` AND `l`.`task_id` = `tasks`.`id`)"
-    ))
-}
-
-/// The sorted ids of a [`linked_ids`] value; none for NULL (MySQL's aggregate of no rows).
-fn parse_linked_ids(json: Option<String>) -> Result<Vec<Uuid>, DbErr> {
-    let Some(json) = json else {
-        return Ok(Vec::new());
-    };
-    let hex: Vec<String> = serde_json::from_str(&json).map_err(|e| DbErr::Type(format!("linked ids `{json}`: {e}")))?;
-    let mut ids = hex
-        .iter()
-        .map(|h| Uuid::try_parse(h).map_err(|e| DbErr::Type(format!("linked id `{h}`: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    ids.sort();
-    Ok(ids)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn linked_ids_read_from_json_hex_sorted() {
-        assert_eq!(parse_linked_ids(None).unwrap(), Vec::<Uuid>::new(), "MySQL's aggregate of no rows");
-        assert_eq!(parse_linked_ids(Some("[]".into())).unwrap(), Vec::<Uuid>::new(), "SQLite's");
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let json = format!(r#"["{}", "{}"]"#, b.simple().to_string().to_uppercase(), a.simple());
-        assert_eq!(parse_linked_ids(Some(json)).unwrap(), vec![a, b]);
-        assert!(parse_linked_ids(Some("[\"nope\"]".into())).is_err());
-        assert!(parse_linked_ids(Some("0192".into())).is_err());
-    }
 }

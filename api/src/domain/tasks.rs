@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use entities::tables::{labels, projects, task_assignees, task_labels, tasks, watchers};
 use entities::{Permission, Scope};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, UnionType};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -21,6 +21,7 @@ use super::access::require;
 use super::outbox::{self, Event};
 use super::project_access::{ensure_not_archived, member_sees, visible_project};
 use super::projects::statuses::statuses_of;
+use super::task_links::links_of;
 use crate::error::{text_field, AppError, Validator};
 
 /// Gap between neighbours when a task is appended to a column; moves bisect gaps, so about 50 moves into the same
@@ -106,59 +107,6 @@ pub(crate) async fn project_keys(
         .collect())
 }
 
-/// The views of `rows`, whose project keys the caller has: assignees and labels in one round trip.
-pub(crate) async fn views_with_keys(
-    db: &impl ConnectionTrait,
-    scope: &Scope,
-    rows: Vec<tasks::Model>,
-    keys: &HashMap<Uuid, String>,
-) -> Result<Vec<TaskView>, AppError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
-    // Assignees and labels of the whole page in one round trip: a UNION ALL tagged by `kind` (0 = assignee,
-    // 1 = label). Both halves are filtered by the scope's org like every tenant query.
-    let mut assignee_part = Query::select();
-    assignee_part
-        .expr_as(Expr::col(task_assignees::Column::TaskId), "task_id")
-        .expr_as(Expr::col(task_assignees::Column::UserId), "other_id")
-        .expr_as(Expr::val(0i64), "kind")
-        .from(task_assignees::Entity)
-        .and_where(task_assignees::Column::OrgId.eq(scope.org_id()))
-        .and_where(task_assignees::Column::TaskId.is_in(ids.clone()));
-    let mut label_part = Query::select();
-    label_part
-        .expr_as(Expr::col(task_labels::Column::TaskId), "task_id")
-        .expr_as(Expr::col(task_labels::Column::LabelId), "other_id")
-        .expr_as(Expr::val(1i64), "kind")
-        .from(task_labels::Entity)
-        .and_where(task_labels::Column::OrgId.eq(scope.org_id()))
-        .and_where(task_labels::Column::TaskId.is_in(ids));
-    assignee_part.union(UnionType::All, label_part);
-    let mut assignees: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    let mut labels_of: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    for row in db.query_all(&assignee_part).await? {
-        let task_id: Uuid = row.try_get("", "task_id")?;
-        let other: Uuid = row.try_get("", "other_id")?;
-        let kind: i64 = row.try_get("", "kind")?;
-        let bucket = if kind == 0 { &mut assignees } else { &mut labels_of };
-        bucket.entry(task_id).or_default().push(other);
-    }
-    for list in assignees.values_mut().chain(labels_of.values_mut()) {
-        list.sort();
-    }
-    Ok(rows
-        .into_iter()
-        .map(|task| TaskView {
-            project_key: keys.get(&task.project_id).cloned().unwrap_or_default(),
-            assignee_ids: assignees.remove(&task.id).unwrap_or_default(),
-            label_ids: labels_of.remove(&task.id).unwrap_or_default(),
-            task,
-        })
-        .collect())
-}
-
 /// The view of a task of `project`, which the caller has loaded already (every lookup goes through [`find`]), so the
 /// project key costs no query: a single-task read or write then loads only the assignees and labels.
 async fn view(
@@ -167,8 +115,8 @@ async fn view(
     task: tasks::Model,
     project: &projects::Model,
 ) -> Result<TaskView, AppError> {
-    let keys = HashMap::from([(project.id, project.key.clone())]);
-    Ok(views_with_keys(db, scope, vec![task], &keys).await?.pop().expect("one row in, one view out"))
+    let (assignee_ids, label_ids) = links_of(db, scope, task.id).await?;
+    Ok(TaskView { task, project_key: project.key.clone(), assignee_ids, label_ids })
 }
 
 /// Resolves a task reference, a UUID or `KEY-42`, to a task in a project the actor sees; 404 otherwise.
