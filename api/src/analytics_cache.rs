@@ -36,7 +36,7 @@ use crate::read_cache::{Cached, Lookup, ReadCache};
 use crate::recent_events::RecentEvents;
 
 /// The key of an org's analytics generation.
-pub fn generation_key(org_id: Uuid) -> String {
+fn generation_key(org_id: Uuid) -> String {
     format!("analytics-gen:{org_id}")
 }
 
@@ -111,7 +111,7 @@ impl AnalyticsCache {
     }
 
     /// Makes every cached report of `org_id` unreachable (a change of the org was recorded).
-    pub async fn invalidate(&self, org_id: Uuid) {
+    async fn invalidate(&self, org_id: Uuid) {
         self.cache.forget(&generation_key(org_id)).await;
     }
 
@@ -123,7 +123,7 @@ impl AnalyticsCache {
     }
 
     /// Stops reading cached reports for one TTL: invalidations may have been missed.
-    pub fn missed_events(&self) {
+    fn missed_events(&self) {
         *locked(&self.inner.bypass_until) = Some(Instant::now() + self.cache.ttl());
     }
 
