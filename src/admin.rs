@@ -44,6 +44,10 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 0)]
         events: usize,
     },
+    /// Recompute every task's copies of its assignee and label ids from the link tables: once after a rolling
+    /// upgrade to the release that added them (replicas of the previous release change links without updating the
+    /// copies), and after any change made to `task_assignees` or `task_labels` by hand.
+    RefreshLinkCopies,
     /// Create the AWS resources the configuration names (every pool's SQS queue and dead-letter queue with its
     /// redrive policy, the SES identity of mail_from, the S3 bucket with default encryption when storage = s3);
     /// present ones are kept. Needs no database.
@@ -98,6 +102,10 @@ pub async fn run(state: &api::AppState, command: AdminCommand) -> anyhow::Result
             let sizes = crate::seed::Sizes { users, projects, tasks, events };
             let summary = crate::seed::seed_bench(&state.db, sizes).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+        AdminCommand::RefreshLinkCopies => {
+            entities::link_copies::refresh_all(&state.db).await?;
+            println!("refreshed the link copies of every task");
         }
         AdminCommand::AwsBootstrap => aws_bootstrap(&state.config).await?,
     }

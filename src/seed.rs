@@ -406,6 +406,8 @@ pub async fn seed_bench(db: &DatabaseConnection, sizes: Sizes) -> anyhow::Result
             tracing::info!(tasks = done, of = sizes.tasks, "seeding tasks");
         }
     }
+    // The tasks' copies of their links, in one pass (see `entities::link_copies`).
+    entities::link_copies::refresh_org(db, org_id).await.context("filling the tasks' link copies")?;
 
     let project_ids: Vec<Uuid> = seeded.iter().map(|p| p.id).collect();
     crate::seed_events::seed_events(db, &mut rng, org_id, &project_ids, &user_ids, sizes.events, now).await?;

@@ -1,6 +1,7 @@
 //! Persistence for Taskforge: sea-orm entities (one module per table), the migrations, the tenant [`Scope`] through
 //! which every tenant query goes, and the domain rules both the API and the workers need (roles, permissions).
 pub mod board_card;
+pub mod link_copies;
 pub mod migrations;
 pub mod notification_kinds;
 pub mod roles;

@@ -7,7 +7,7 @@ use entities::tables::{invitations, memberships, orgs, project_members, task_ass
 use entities::{Permission, Role, Scope};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -278,7 +278,16 @@ async fn drop_membership(
     }
     scope.delete_many::<memberships::Entity>().filter(memberships::Column::UserId.eq(user_id)).exec(tx).await?;
     scope.delete_many::<project_members::Entity>().filter(project_members::Column::UserId.eq(user_id)).exec(tx).await?;
+    let assigned: Vec<Uuid> = scope
+        .find::<task_assignees::Entity>()
+        .filter(task_assignees::Column::UserId.eq(user_id))
+        .select_only()
+        .column(task_assignees::Column::TaskId)
+        .into_tuple()
+        .all(tx)
+        .await?;
     scope.delete_many::<task_assignees::Entity>().filter(task_assignees::Column::UserId.eq(user_id)).exec(tx).await?;
+    entities::link_copies::refresh(tx, scope.org_id(), &assigned).await?;
     scope.delete_many::<watchers::Entity>().filter(watchers::Column::UserId.eq(user_id)).exec(tx).await?;
     outbox::record(
         tx,

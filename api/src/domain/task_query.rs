@@ -280,6 +280,7 @@ pub async fn list(db: &impl ConnectionTrait, scope: &Scope, params: ListParams) 
             .and_where(statuses::Column::Category.is_in(categories));
         query = query.filter(tasks::Column::StatusId.in_subquery(sub));
     }
+    let by_assignee = matches!(assignee, Some(AssigneeFilter::Me | AssigneeFilter::User(_)));
     if let Some(a) = assignee {
         let mut sub = Query::select();
         sub.column(task_assignees::Column::TaskId)
@@ -358,17 +359,22 @@ pub async fn list(db: &impl ConnectionTrait, scope: &Scope, params: ListParams) 
     if let Some(c) = &cursor {
         query = query.filter(seek(sort, desc, c)?);
     }
-    // A deferred join: the inner query picks the page's ids (filters, sort, limit), the outer one reads just those
-    // rows. Asked for whole rows directly, MySQL drives the assignee filter from a project/status index and reads
-    // the full row of every candidate (thousands) before the semi-join drops most of them; asked for ids, it
-    // answers from indexes alone (docs/performance.md). One statement, so one snapshot: the result is the same.
-    // The derived table is needed because MySQL refuses LIMIT directly inside `IN (…)`.
-    let page_ids = sorted(query.select_only().column(tasks::Column::Id), sort, desc).limit(limit + 1).into_query();
-    let mut ids = Query::select();
-    ids.column(tasks::Column::Id).from_subquery(page_ids, Alias::new("page"));
-    let page =
-        with_links(scope.find::<tasks::Entity>().filter(tasks::Column::Id.in_subquery(ids)), db.get_database_backend());
-    let mut rows = sorted(page, sort, desc).into_model::<LinkedTask>().all(db).await?;
+    let page = if by_assignee {
+        // The assignee's index yields the candidates (`task_assignees`, narrowed by project and status, in task id
+        // order), and each candidate's row is read to check the other filters anyway: reading the page's rows
+        // directly costs MariaDB less than picking their ids first (docs/performance.md, "Link copies").
+        with_links(sorted(query, sort, desc).limit(limit + 1))
+    } else {
+        // A deferred join: the inner query picks the page's ids (filters, sort, limit), the outer one reads just
+        // those rows. Asked for whole rows directly, MySQL reads the full row of every candidate (thousands) to sort
+        // them; asked for ids, it answers from indexes alone (docs/performance.md). One statement, so one snapshot:
+        // the result is the same. The derived table is needed because MySQL refuses LIMIT directly inside `IN (…)`.
+        let page_ids = sorted(query.select_only().column(tasks::Column::Id), sort, desc).limit(limit + 1).into_query();
+        let mut ids = Query::select();
+        ids.column(tasks::Column::Id).from_subquery(page_ids, Alias::new("page"));
+        sorted(with_links(scope.find::<tasks::Entity>().filter(tasks::Column::Id.in_subquery(ids))), sort, desc)
+    };
+    let mut rows = page.into_model::<LinkedTask>().all(db).await?;
     let next_cursor = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
         let last = &rows.last().expect("limit >= 1").task;

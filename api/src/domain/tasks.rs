@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use entities::link_copies;
 use entities::tables::{labels, projects, task_assignees, task_labels, tasks, watchers};
 use entities::{Permission, Scope};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -478,6 +479,9 @@ pub async fn create(
     // The task is brand new: nothing to replace, so the links are inserted without deleting first.
     insert_assignees(&tx, scope, &task, &assignee_ids).await?;
     insert_labels(&tx, scope, task.id, &label_ids).await?;
+    if !assignee_ids.is_empty() || !label_ids.is_empty() {
+        link_copies::refresh(&tx, scope.org_id(), &[task.id]).await?;
+    }
     let view = TaskView { task, project_key: project.key.clone(), assignee_ids, label_ids };
     outbox::record(
         &tx,
@@ -712,6 +716,9 @@ pub async fn update(
     }
     if let Some(ids) = &label_ids {
         set_labels(&tx, scope, task.id, ids).await?;
+    }
+    if assignees.is_some() || label_ids.is_some() {
+        link_copies::refresh(&tx, scope.org_id(), &[task.id]).await?;
     }
     if due != old_due {
         super::reminders::due_date_moved(&tx, scope, task.id, due, entities::now()).await?;

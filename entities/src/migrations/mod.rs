@@ -14,6 +14,7 @@ mod m20261125_000040_attachments;
 mod m20261125_000050_activity;
 mod m20261125_000060_reports;
 mod m20261204_000070_task_flow_times;
+mod m20261205_000080_task_link_copies;
 
 /// Runs the project's migrations in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000050_activity::Migration),
             Box::new(m20261125_000060_reports::Migration),
             Box::new(m20261204_000070_task_flow_times::Migration),
+            Box::new(m20261205_000080_task_link_copies::Migration),
         ]
     }
 }

@@ -6,7 +6,8 @@
 use entities::tables::{labels, task_labels};
 use entities::Scope;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, QueryFilter, QuerySelect,
+    Set,
 };
 use serde_json::{json, Map};
 use uuid::Uuid;
@@ -179,7 +180,16 @@ pub async fn delete(db: &DatabaseConnection, scope: &Scope, project_id: Uuid, la
     let project = lock_visible(&tx, scope, project_id).await?;
     let label = find(&tx, scope, project_id, label_id).await?;
     ensure_not_archived(&project)?;
+    let labelled: Vec<Uuid> = scope
+        .find::<task_labels::Entity>()
+        .filter(task_labels::Column::LabelId.eq(label_id))
+        .select_only()
+        .column(task_labels::Column::TaskId)
+        .into_tuple()
+        .all(&tx)
+        .await?;
     scope.delete_many::<task_labels::Entity>().filter(task_labels::Column::LabelId.eq(label_id)).exec(&tx).await?;
+    entities::link_copies::refresh(&tx, scope.org_id(), &labelled).await?;
     scope.delete_many::<labels::Entity>().filter(labels::Column::Id.eq(label_id)).exec(&tx).await?;
     let payload = json!({ "project_id": project_id, "name": label.name });
     outbox::record(&tx, event(scope, "label.deleted", "label", label_id, payload)).await?;
