@@ -37,8 +37,8 @@
 # Knobs (environment): BENCH_MYSQL_URL (server, default $TASKFORGE_TEST_MYSQL_URL or mysql://root@127.0.0.1:3306),
 # BENCH_KEEP_DB=1 to keep the MariaDB databases for a look.
 #   http: BENCH_DATABASE (taskforge_bench), BENCH_DURATION (15s per scenario), BENCH_CONNECTIONS (32),
-#   BENCH_THREADS (2), BENCH_USERS (50), BENCH_PROJECTS (10), BENCH_TASKS (100000), BENCH_EVENTS (1000000 activity
-#   events over the last year, for the analytics scenarios).
+#   BENCH_THREADS (2), BENCH_API_DB_CONNECTIONS (8, the API's MariaDB pool), BENCH_USERS (50), BENCH_PROJECTS (10),
+#   BENCH_TASKS (100000), BENCH_EVENTS (1000000 activity events over the last year, for the analytics scenarios).
 #   queue: BENCH_QUEUE_JOBS (30000), BENCH_QUEUE_BATCH (500 per enqueue), BENCH_QUEUE_CONCURRENCY (jobs at once per
 #   `taskforge worker`: 64; empty for the pool's own 16), BENCH_QUEUE_DATABASE (taskforge_bench_queue), BENCH_QUEUE_DEADLINE
 #   (300 s per drain), BENCH_REDIS_URL (redis://127.0.0.1:6379/15), BENCH_CELERY_POOL (solo),
@@ -69,6 +69,7 @@ database=${BENCH_DATABASE:-taskforge_bench}
 duration=${BENCH_DURATION:-15s}
 connections=${BENCH_CONNECTIONS:-32}
 threads=${BENCH_THREADS:-2}
+api_db_connections=${BENCH_API_DB_CONNECTIONS:-8}
 users=${BENCH_USERS:-50}
 projects=${BENCH_PROJECTS:-10}
 tasks=${BENCH_TASKS:-100000}
@@ -109,7 +110,7 @@ die() {
 [[ $queue_database =~ ^[A-Za-z0-9_]+$ ]] ||
     die "BENCH_QUEUE_DATABASE must be letters, digits and underscores: $queue_database"
 [[ $duration =~ ^[0-9]+s$ ]] || die "BENCH_DURATION must be whole seconds such as 15s, got $duration"
-for knob in queue_jobs queue_batch queue_deadline celery_concurrency celery_prefetch mail_tasks mail_rate mail_deadline \
+for knob in api_db_connections queue_jobs queue_batch queue_deadline celery_concurrency celery_prefetch mail_tasks mail_rate mail_deadline \
     thumbs_count thumbs_width thumbs_height thumbs_size thumbs_rounds live_clients live_writes live_rate; do
     [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "${knob^^} must be a positive whole number, got ${!knob}"
 done
@@ -291,6 +292,9 @@ run_http() {
     export TASKFORGE_DATABASE_URL=$server_url/$database
     # One token sends every request: lift its per-minute quota far above what the machine can do.
     export TASKFORGE_TOKEN_REQUESTS_PER_MINUTE=1000000000
+    # The API's MariaDB pool, sized to the database's cores rather than to the client connections
+    # (docs/operations.md, "Database pool").
+    export TASKFORGE_DATABASE_MAX_CONNECTIONS=$api_db_connections
 
     log "creating database $database"
     made_databases+=("$database")
@@ -403,7 +407,8 @@ run_http() {
     request_rps=$(value raw-request rps)
 
     echo
-    echo "Taskforge bench: $tasks tasks, $projects projects, $users users; $connections connections, $duration per scenario"
+    echo "Taskforge bench: $tasks tasks, $projects projects, $users users; $connections connections, $duration per scenario;" \
+        "the API's database pool: $api_db_connections connections"
     echo "$(nproc) cores shared by wrk, the API, MariaDB and anything else running here: compare runs made back to back"
     printf '%-27s %12s %10s %10s %14s\n' scenario requests/s "p50 ms" "p99 ms" requests
     while read -r _ name rest; do

@@ -16,6 +16,7 @@ struct RawConfig {
     public_url: String,
     data_dir: String,
     database_url: Option<String>,
+    database_max_connections: u32,
     queue: String,
     sqs_prefix: String,
     storage: String,
@@ -56,6 +57,7 @@ impl Default for RawConfig {
             public_url: "http://127.0.0.1:8080".into(),
             data_dir: "./var".into(),
             database_url: None,
+            database_max_connections: 32,
             queue: "database".into(),
             sqs_prefix: "taskforge".into(),
             storage: "local".into(),
@@ -151,6 +153,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub database_kind: DatabaseKind,
+    /// Connections in the MySQL pool of this process (SQLite always uses one).
+    pub database_max_connections: u32,
     pub queue: QueueKind,
     pub sqs_prefix: String,
     pub storage: StorageKind,
@@ -309,6 +313,10 @@ impl Config {
         if raw.body_limit_bytes < 1024 {
             return Err(invalid("body_limit_bytes", raw.body_limit_bytes.to_string(), "must be at least 1024"));
         }
+        if !(1..=1000).contains(&raw.database_max_connections) {
+            let value = raw.database_max_connections.to_string();
+            return Err(invalid("database_max_connections", value, "must be between 1 and 1000"));
+        }
         if raw.login_attempts_per_minute == 0 {
             return Err(invalid("login_attempts_per_minute", "0", "must be at least 1"));
         }
@@ -364,6 +372,7 @@ impl Config {
             data_dir,
             database_url,
             database_kind,
+            database_max_connections: raw.database_max_connections,
             queue,
             sqs_prefix: raw.sqs_prefix,
             storage,
@@ -497,6 +506,20 @@ mod tests {
         for bad in ["redis", "memcached://x", ""] {
             let err = Config::from_pairs([("cache", bad.to_owned())]).unwrap_err().to_string();
             assert!(err.contains("`cache`") && err.contains("TASKFORGE_CACHE"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_database_pool_size_is_bounded() {
+        assert_eq!(Config::from_pairs([]).unwrap().database_max_connections, 32);
+        let c = Config::from_pairs([("database_max_connections", "8".to_owned())]).unwrap();
+        assert_eq!(c.database_max_connections, 8);
+        for bad in ["0", "1001"] {
+            let err = Config::from_pairs([("database_max_connections", bad.to_owned())]).unwrap_err().to_string();
+            assert!(
+                err.contains("`database_max_connections`") && err.contains("TASKFORGE_DATABASE_MAX_CONNECTIONS"),
+                "{err}"
+            );
         }
     }
 

@@ -52,7 +52,8 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbSetupError
                 url = format!("mysql://{rest}");
             }
             opts = ConnectOptions::new(url);
-            opts.max_connections(32).min_connections(2);
+            opts.max_connections(config.database_max_connections)
+                .min_connections(2.min(config.database_max_connections));
         }
     }
     opts.acquire_timeout(Duration::from_secs(10)).sqlx_logging(false);
