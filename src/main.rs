@@ -12,6 +12,11 @@ mod seed;
 mod seed_events;
 mod worker_cli;
 
+/// mimalloc rather than the system allocator: serving a task list allocates per row and per field (decoding,
+/// serialising), and glibc's malloc and free took a fifth of the API's CPU under list load (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "taskforge", version, about = "Task management and analytics for teams")]
 struct Cli {
