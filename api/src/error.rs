@@ -71,6 +71,17 @@ impl AppError {
 
 impl From<DbErr> for AppError {
     fn from(e: DbErr) -> Self {
+        // The database aborted the transaction to break a deadlock (or gave up waiting for a lock): nothing was
+        // saved, and the same request sent again succeeds. Two writes that lock the same rows in opposite orders
+        // (a PATCH of a task's labels while that label is deleted) end this way.
+        if platform::db::is_lock_conflict(&e) {
+            return AppError::Conflict {
+                code: "write_conflict",
+                detail: "another change to the same data was being saved at the same time; nothing was saved, \
+                         send the request again"
+                    .into(),
+            };
+        }
         AppError::Internal(anyhow::Error::new(e).context("database error"))
     }
 }

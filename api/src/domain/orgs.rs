@@ -278,11 +278,14 @@ async fn drop_membership(
     }
     scope.delete_many::<memberships::Entity>().filter(memberships::Column::UserId.eq(user_id)).exec(tx).await?;
     scope.delete_many::<project_members::Entity>().filter(project_members::Column::UserId.eq(user_id)).exec(tx).await?;
+    // A locking read: it sees links committed since this transaction's first read, and keeps new ones out until
+    // the commit, so every task that loses a link gets its copy refreshed.
     let assigned: Vec<Uuid> = scope
         .find::<task_assignees::Entity>()
         .filter(task_assignees::Column::UserId.eq(user_id))
         .select_only()
         .column(task_assignees::Column::TaskId)
+        .lock_exclusive()
         .into_tuple()
         .all(tx)
         .await?;

@@ -180,11 +180,14 @@ pub async fn delete(db: &DatabaseConnection, scope: &Scope, project_id: Uuid, la
     let project = lock_visible(&tx, scope, project_id).await?;
     let label = find(&tx, scope, project_id, label_id).await?;
     ensure_not_archived(&project)?;
+    // A locking read: it sees links committed since this transaction's first read, and keeps new ones out until
+    // the commit, so every task that loses a link gets its copy refreshed.
     let labelled: Vec<Uuid> = scope
         .find::<task_labels::Entity>()
         .filter(task_labels::Column::LabelId.eq(label_id))
         .select_only()
         .column(task_labels::Column::TaskId)
+        .lock_exclusive()
         .into_tuple()
         .all(&tx)
         .await?;
