@@ -46,10 +46,17 @@ pub async fn refresh_org(db: &impl ConnectionTrait, org_id: Uuid) -> Result<(), 
     Ok(())
 }
 
-/// Recomputes the copies of every task: the migration that adds the columns fills them with this, and so does
+/// Recomputes the copies of every task, one org per statement (each statement locks only that org's tasks while it
+/// runs): the migration that adds the columns fills them with this, and so does
 /// `taskforge admin refresh-link-copies` after a rolling upgrade.
 pub async fn refresh_all(db: &impl ConnectionTrait) -> Result<(), DbErr> {
-    db.execute(&copies_update(db.get_database_backend())).await?;
+    let mut orgs = Query::select();
+    orgs.distinct().column(tasks::Column::OrgId).from(tasks::Entity);
+    let org_ids =
+        db.query_all(&orgs).await?.iter().map(|row| row.try_get_by_index::<Uuid>(0)).collect::<Result<Vec<_>, _>>()?;
+    for org_id in org_ids {
+        refresh_org(db, org_id).await?;
+    }
     Ok(())
 }
 
