@@ -541,6 +541,68 @@ both_backends! {
         app.get(&format!("/orgs/{org}/tasks/SEC-1"), &bob).await.expect(200);
     }
 
+    async fn link_copies_stay_true_when_a_label_is_deleted_while_tasks_are_relabelled(app: TestApp) {
+        use entities::tables::task_labels;
+        use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+        let ann = app.user("ann").await;
+        let org = app.org(&ann, "Acme").await;
+        let (web, _) = app.project(org, &ann, "WEB").await;
+        let labels = format!("/orgs/{org}/projects/{web}/labels");
+        let doomed = app.post(&labels, &ann, json!({"name": "doomed", "color": "#aa0000"})).await.id();
+        let kept = app.post(&labels, &ann, json!({"name": "kept", "color": "#00aa00"})).await.id();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let r = app.task(org, web, &ann, json!({"title": format!("T{i}"), "label_ids": [doomed]})).await;
+            tasks.push(r.expect(201)["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+        }
+        // Every task relabelled at once, and the label deleted in the middle of it (by the writer of task 8).
+        const DELETER: usize = 8;
+        let mut handles = Vec::new();
+        for (i, task) in tasks.iter().enumerate() {
+            let (client, token) = (app.client.clone(), ann.token.clone());
+            let (patch, delete) = (app.url(&format!("/api/v1/orgs/{org}/tasks/{task}")), app.url(&format!("/api/v1{labels}/{doomed}")));
+            handles.push(tokio::spawn(async move {
+                let mut sent = vec![];
+                if i == DELETER {
+                    sent.push(("delete", TestApp::read(client.delete(&delete).bearer_auth(&token).send().await.unwrap()).await));
+                }
+                let body = json!({"label_ids": [doomed, kept]});
+                sent.push(("patch", TestApp::read(client.patch(&patch).bearer_auth(&token).json(&body).send().await.unwrap()).await));
+                sent
+            }));
+        }
+        let mut deleted = false;
+        for h in handles {
+            for (what, r) in h.await.unwrap() {
+                // A PATCH validated before the delete, or that lost a deadlock, is refused cleanly; never a 500.
+                let ok = match what {
+                    "delete" => r.status == 204,
+                    _ => r.status == 200 || (r.status == 422 && r.bad_fields() == ["label_ids"]),
+                };
+                assert!(ok || (r.status == 409 && r.body["code"] == "write_conflict"), "{what}: {} {}", r.status, r.text);
+                deleted |= what == "delete" && r.status == 204;
+            }
+        }
+        if !deleted {
+            app.delete(&format!("{labels}/{doomed}"), &ann).await.expect(204);
+        }
+        for task in tasks {
+            let mut linked: Vec<Uuid> = entities::Scope::system(org)
+                .find::<task_labels::Entity>()
+                .filter(task_labels::Column::TaskId.eq(task))
+                .select_only()
+                .column(task_labels::Column::LabelId)
+                .into_tuple()
+                .all(&app.db)
+                .await
+                .unwrap();
+            linked.sort();
+            let read = app.get(&format!("/orgs/{org}/tasks/{task}"), &ann).await.expect(200).clone();
+            let shown: Vec<Uuid> = read["label_ids"].as_array().unwrap().iter().map(|i| i.as_str().unwrap().parse().unwrap()).collect();
+            assert_eq!(shown, linked, "task {task}: what reads show is what the link table holds");
+        }
+    }
+
     async fn fifty_concurrent_creates_get_fifty_gap_free_numbers(app: TestApp) {
         let ann = app.user("ann").await;
         let org = app.org(&ann, "Acme").await;
