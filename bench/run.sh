@@ -416,7 +416,7 @@ run_http() {
         printf '%-27s %12s %10s %10s %14s\n' "$name" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
             "$(field "$line" p99_ms)" "$(field "$line" requests)"
     done <"$results"
-    ratio=$(awk -v a="$list_rps" -v b="$raw_rps" 'BEGIN { printf "%.2f", a / b }')
+    ratio=$(awk -v a="$list_rps" -v b="$raw_rps" 'BEGIN { printf "%.3f", a / b }')
     ratio_request=$(awk -v a="$list_rps" -v b="$request_rps" 'BEGIN { printf "%.2f", a / b }')
     echo "list / raw-main = $ratio; list / raw-request = $ratio_request"
     echo "analytics p99 / get p99: org $(awk -v a="$(value analytics-org p99_ms)" -v b="$(value get p99_ms)" \
@@ -425,7 +425,8 @@ run_http() {
 
     echo
     echo "Goals:"
-    goal "list >= 0.5x raw-main throughput" "$ratio >= 0.5" "$ratio x"
+    # On the unrounded ratio: rounded to two places, 0.4996 once passed as 0.50.
+    goal "list >= 0.5x raw-main throughput" "$list_rps / $raw_rps >= 0.5" "$ratio x"
     goal "list p99 <= 25 ms" "$(value list p99_ms) <= 25" "$(value list p99_ms) ms"
     goal "get p99 <= 25 ms" "$(value get p99_ms) <= 25" "$(value get p99_ms) ms"
     goal "creates >= 1000/s" "$(value create rps) >= 1000" "$(value create rps)/s"
