@@ -389,11 +389,9 @@ pub async fn list(db: &impl ConnectionTrait, scope: &Scope, params: ListParams) 
     }
     let items = rows
         .into_iter()
-        .map(|r| TaskView {
-            project_key: known_keys.get(&r.task.project_id).cloned().unwrap_or_default(),
-            assignee_ids: r.assignee_ids,
-            label_ids: r.label_ids,
-            task: r.task,
+        .map(|r| {
+            let key = known_keys.get(&r.task.project_id).cloned().unwrap_or_default();
+            TaskView::of(r, key)
         })
         .collect();
     Ok(Page { items, next_cursor })

@@ -22,7 +22,7 @@ use super::access::require;
 use super::outbox::{self, Event};
 use super::project_access::{ensure_not_archived, member_sees, visible_project};
 use super::projects::statuses::statuses_of;
-use super::task_links::links_of;
+use super::task_links::{links_of, with_links, LinkedTask};
 use crate::error::{text_field, AppError, Validator};
 
 /// Gap between neighbours when a task is appended to a column; moves bisect gaps, so about 50 moves into the same
@@ -71,6 +71,11 @@ pub struct TaskView {
 }
 
 impl TaskView {
+    /// The view of a task read with its links ([`super::task_links::with_links`]) in a project whose key is known.
+    pub(crate) fn of(linked: LinkedTask, project_key: String) -> TaskView {
+        TaskView { task: linked.task, project_key, assignee_ids: linked.assignee_ids, label_ids: linked.label_ids }
+    }
+
     pub fn key(&self) -> String {
         format!("{}-{}", self.project_key, self.task.number)
     }
@@ -108,8 +113,8 @@ pub(crate) async fn project_keys(
         .collect())
 }
 
-/// The view of a task of `project`, which the caller has loaded already (every lookup goes through [`find`]), so the
-/// project key costs no query: a single-task read or write then loads only the assignees and labels.
+/// The view of a task of `project` as it stands in `db` now (in a write's transaction, after the write): the
+/// project key costs no query, the assignees and labels one read of the task row.
 async fn view(
     db: &impl ConnectionTrait,
     scope: &Scope,
@@ -126,9 +131,20 @@ pub async fn find(
     scope: &Scope,
     reference: &str,
 ) -> Result<(tasks::Model, projects::Model), AppError> {
+    let (linked, project) = find_linked(db, scope, reference).await?;
+    Ok((linked.task, project))
+}
+
+/// [`find`], with the task's assignees and labels read by the same statement (single-task reads and the state a
+/// write starts from need them; reading them again would be a second read of the same row).
+async fn find_linked(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    reference: &str,
+) -> Result<(LinkedTask, projects::Model), AppError> {
     let not_found = AppError::NotFound("task_not_found");
     let task = if let Ok(id) = reference.parse::<Uuid>() {
-        scope.find::<tasks::Entity>().filter(tasks::Column::Id.eq(id)).one(db).await?
+        with_links(scope.find::<tasks::Entity>().filter(tasks::Column::Id.eq(id)))
     } else {
         let (key, number) = reference.rsplit_once('-').ok_or(AppError::NotFound("task_not_found"))?;
         let number: i64 = number.parse().map_err(|_| AppError::NotFound("task_not_found"))?;
@@ -137,22 +153,22 @@ pub async fn find(
         else {
             return Err(not_found);
         };
-        scope
-            .find::<tasks::Entity>()
-            .filter(tasks::Column::ProjectId.eq(project.id))
-            .filter(tasks::Column::Number.eq(number))
-            .one(db)
-            .await?
+        with_links(
+            scope
+                .find::<tasks::Entity>()
+                .filter(tasks::Column::ProjectId.eq(project.id))
+                .filter(tasks::Column::Number.eq(number)),
+        )
     };
-    let task = task.ok_or(AppError::NotFound("task_not_found"))?;
-    let project = visible_project(db, scope, task.project_id).await.map_err(|_| not_found)?;
+    let task = task.into_model::<LinkedTask>().one(db).await?.ok_or(AppError::NotFound("task_not_found"))?;
+    let project = visible_project(db, scope, task.task.project_id).await.map_err(|_| not_found)?;
     Ok((task, project))
 }
 
 /// A task as the actor sees it.
 pub async fn get(db: &impl ConnectionTrait, scope: &Scope, reference: &str) -> Result<TaskView, AppError> {
-    let (task, project) = find(db, scope, reference).await?;
-    view(db, scope, task, &project).await
+    let (task, project) = find_linked(db, scope, reference).await?;
+    Ok(TaskView::of(task, project.key))
 }
 
 /// Input of a new task.
@@ -578,15 +594,15 @@ async fn writable(
     reference: &str,
     expected_version: Option<i32>,
     liveness: Liveness,
-) -> Result<(tasks::Model, projects::Model), AppError> {
-    let (task, project) = find(db, scope, reference).await?;
+) -> Result<(LinkedTask, projects::Model), AppError> {
+    let (linked, project) = find_linked(db, scope, reference).await?;
     require(scope, Permission::WriteTasks)?;
     ensure_not_archived(&project)?;
-    if matches!(liveness, Liveness::MustBeLive) && task.deleted_at.is_some() {
+    if matches!(liveness, Liveness::MustBeLive) && linked.task.deleted_at.is_some() {
         return Err(AppError::conflict("task_deleted", "the task is deleted; restore it first"));
     }
-    check_version(&task, expected_version)?;
-    Ok((task, project))
+    check_version(&linked.task, expected_version)?;
+    Ok((linked, project))
 }
 
 /// The category whose first entry starts a task's cycle time.
@@ -618,8 +634,9 @@ pub async fn update(
     expected_version: Option<i32>,
     patch: TaskPatch,
 ) -> Result<TaskView, AppError> {
-    let (task, project) = writable(db, scope, reference, expected_version, Liveness::MustBeLive).await?;
-    let before = view(db, scope, task.clone(), &project).await?;
+    let (linked, project) = writable(db, scope, reference, expected_version, Liveness::MustBeLive).await?;
+    let task = linked.task.clone();
+    let before = TaskView::of(linked, project.key.clone());
     let mut v = Validator::new();
     let mut active: tasks::ActiveModel = Default::default();
     let mut changes = Map::new();
@@ -754,10 +771,11 @@ pub async fn set_deleted(
     expected_version: Option<i32>,
     deleted: bool,
 ) -> Result<TaskView, AppError> {
-    let (task, project) = writable(db, scope, reference, expected_version, Liveness::Either).await?;
-    if task.deleted_at.is_some() == deleted {
-        return view(db, scope, task, &project).await;
+    let (linked, project) = writable(db, scope, reference, expected_version, Liveness::Either).await?;
+    if linked.task.deleted_at.is_some() == deleted {
+        return Ok(TaskView::of(linked, project.key));
     }
+    let task = linked.task;
     let tx = entities::begin_write(db).await?;
     let active = tasks::ActiveModel { deleted_at: Set(deleted.then(entities::now)), ..Default::default() };
     let saved = save_versioned(&tx, scope, &task, active).await?;
@@ -795,7 +813,8 @@ pub async fn move_on_board(
     reference: &str,
     mv: Move,
 ) -> Result<TaskView, AppError> {
-    let (task, project) = writable(db, scope, reference, Some(mv.version), Liveness::MustBeLive).await?;
+    let (LinkedTask { task, .. }, project) =
+        writable(db, scope, reference, Some(mv.version), Liveness::MustBeLive).await?;
     let mut v = Validator::new();
     let statuses = statuses_of(db, scope, project.id).await?;
     let status = statuses.iter().find(|s| s.id == mv.status_id).cloned();
