@@ -7,7 +7,7 @@ use entities::tables::{invitations, memberships, orgs, project_members, task_ass
 use entities::{Permission, Role, Scope};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -278,19 +278,7 @@ async fn drop_membership(
     }
     scope.delete_many::<memberships::Entity>().filter(memberships::Column::UserId.eq(user_id)).exec(tx).await?;
     scope.delete_many::<project_members::Entity>().filter(project_members::Column::UserId.eq(user_id)).exec(tx).await?;
-    // A locking read: it sees links committed since this transaction's first read, and keeps new ones out until
-    // the commit, so every task that loses a link gets its copy refreshed.
-    let assigned: Vec<Uuid> = scope
-        .find::<task_assignees::Entity>()
-        .filter(task_assignees::Column::UserId.eq(user_id))
-        .select_only()
-        .column(task_assignees::Column::TaskId)
-        .lock_exclusive()
-        .into_tuple()
-        .all(tx)
-        .await?;
-    scope.delete_many::<task_assignees::Entity>().filter(task_assignees::Column::UserId.eq(user_id)).exec(tx).await?;
-    entities::link_copies::refresh(tx, scope.org_id(), &assigned).await?;
+    super::task_links::unassign_everywhere(tx, scope, user_id).await?;
     scope.delete_many::<watchers::Entity>().filter(watchers::Column::UserId.eq(user_id)).exec(tx).await?;
     outbox::record(
         tx,

@@ -1,10 +1,11 @@
 //! A task's assignees and labels as readers see them: the copies of their ids on the task row
 //! ([`entities::link_copies`]), read by the statement that reads the task. A list page and a single task read the
-//! same columns, so a page costs one statement and a task's links never come from two different code paths.
+//! same columns, so a page costs one statement and a task's links never come from two different code paths. The
+//! writes that take a user or a label off every task they are on live here too, with the copies' refresh.
 use entities::link_copies::{self, ASSIGNEES, LABELS};
-use entities::tables::tasks;
-use entities::Scope;
-use sea_orm::sea_query::{Alias, Expr};
+use entities::tables::{task_assignees, task_labels, tasks};
+use entities::{Scope, TenantEntity};
+use sea_orm::sea_query::{Alias, Expr, IntoCondition};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, FromQueryResult, QueryFilter, QueryResult, QuerySelect, Select};
 use uuid::Uuid;
 
@@ -46,4 +47,45 @@ impl FromQueryResult for LinkedTask {
             label_ids: link_copies::parse(row.try_get(pre, LABELS)?)?,
         })
     }
+}
+
+/// Takes a user off every task of the org they were assigned to (they leave the org), keeping the copies true.
+pub async fn unassign_everywhere(tx: &impl ConnectionTrait, scope: &Scope, user_id: Uuid) -> Result<(), AppError> {
+    detach::<task_assignees::Entity>(
+        tx,
+        scope,
+        task_assignees::Column::TaskId,
+        task_assignees::Column::UserId.eq(user_id),
+    )
+    .await
+}
+
+/// Takes a label off every task that carries it (the label is deleted), keeping the copies true.
+pub async fn unlabel_everywhere(tx: &impl ConnectionTrait, scope: &Scope, label_id: Uuid) -> Result<(), AppError> {
+    detach::<task_labels::Entity>(tx, scope, task_labels::Column::TaskId, task_labels::Column::LabelId.eq(label_id))
+        .await
+}
+
+/// Deletes the link rows of `E` matching `which`, then refreshes the copies of the tasks that lost one. The tasks are
+/// found with a locking read: it sees links committed since the transaction's first read, and keeps new ones out
+/// until the commit, so every task that loses a link gets its copy refreshed.
+async fn detach<E: TenantEntity>(
+    tx: &impl ConnectionTrait,
+    scope: &Scope,
+    task_id: E::Column,
+    which: impl IntoCondition,
+) -> Result<(), AppError> {
+    let which = which.into_condition();
+    let task_ids: Vec<Uuid> = scope
+        .find::<E>()
+        .filter(which.clone())
+        .select_only()
+        .column(task_id)
+        .lock_exclusive()
+        .into_tuple()
+        .all(tx)
+        .await?;
+    scope.delete_many::<E>().filter(which).exec(tx).await?;
+    link_copies::refresh(tx, scope.org_id(), &task_ids).await?;
+    Ok(())
 }

@@ -3,11 +3,10 @@
 //!
 //! Names are compared case-insensitively in code, not only by the `(project_id, name)` unique index, because that
 //! index is case-sensitive on SQLite and case-insensitive under MariaDB's collation: both backends must agree.
-use entities::tables::{labels, task_labels};
+use entities::tables::labels;
 use entities::Scope;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, QueryFilter, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, QueryFilter, Set,
 };
 use serde_json::{json, Map};
 use uuid::Uuid;
@@ -180,19 +179,7 @@ pub async fn delete(db: &DatabaseConnection, scope: &Scope, project_id: Uuid, la
     let project = lock_visible(&tx, scope, project_id).await?;
     let label = find(&tx, scope, project_id, label_id).await?;
     ensure_not_archived(&project)?;
-    // A locking read: it sees links committed since this transaction's first read, and keeps new ones out until
-    // the commit, so every task that loses a link gets its copy refreshed.
-    let labelled: Vec<Uuid> = scope
-        .find::<task_labels::Entity>()
-        .filter(task_labels::Column::LabelId.eq(label_id))
-        .select_only()
-        .column(task_labels::Column::TaskId)
-        .lock_exclusive()
-        .into_tuple()
-        .all(&tx)
-        .await?;
-    scope.delete_many::<task_labels::Entity>().filter(task_labels::Column::LabelId.eq(label_id)).exec(&tx).await?;
-    entities::link_copies::refresh(&tx, scope.org_id(), &labelled).await?;
+    crate::domain::task_links::unlabel_everywhere(&tx, scope, label_id).await?;
     scope.delete_many::<labels::Entity>().filter(labels::Column::Id.eq(label_id)).exec(&tx).await?;
     let payload = json!({ "project_id": project_id, "name": label.name });
     outbox::record(&tx, event(scope, "label.deleted", "label", label_id, payload)).await?;
