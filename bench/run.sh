@@ -359,12 +359,11 @@ run_http() {
     # The API's list and its SQL replayed raw run back to back, so both see the same machine; writes come last so the
     # reads run on the data as seeded.
     seconds=${duration%s}
-    for scenario in list raw-main raw-request get analytics-org analytics-project create patch; do
-        if [[ $scenario == raw-* ]]; then
-            mode=${scenario#raw-}
-            log "raw SQL ($mode): $connections connections, ${seconds}s"
+    for scenario in list raw-main get analytics-org analytics-project create patch; do
+        if [[ $scenario == raw-main ]]; then
+            log "raw SQL of the list: $connections connections, ${seconds}s"
             "$rawquery" --seed "$work/seed.json" --database-url "$TASKFORGE_DATABASE_URL" --concurrency "$connections" \
-                --seconds "$seconds" --mode "$mode" >"$work/$scenario.out" || die "taskforge-rawquery --mode $mode failed"
+                --seconds "$seconds" >"$work/$scenario.out" || die "taskforge-rawquery failed"
         else
             if [[ $scenario == analytics-* ]]; then
                 # Each report computed once before the timed run, as on a dashboard opened since the org last
@@ -404,7 +403,6 @@ run_http() {
     }
     list_rps=$(value list rps)
     raw_rps=$(value raw-main rps)
-    request_rps=$(value raw-request rps)
 
     echo
     echo "Taskforge bench: $tasks tasks, $projects projects, $users users; $connections connections, $duration per scenario;" \
@@ -417,8 +415,7 @@ run_http() {
             "$(field "$line" p99_ms)" "$(field "$line" requests)"
     done <"$results"
     ratio=$(awk -v a="$list_rps" -v b="$raw_rps" 'BEGIN { printf "%.3f", a / b }')
-    ratio_request=$(awk -v a="$list_rps" -v b="$request_rps" 'BEGIN { printf "%.2f", a / b }')
-    echo "list / raw-main = $ratio; list / raw-request = $ratio_request"
+    echo "list / raw-main = $ratio"
     echo "analytics p99 / get p99: org $(awk -v a="$(value analytics-org p99_ms)" -v b="$(value get p99_ms)" \
         'BEGIN { printf "%.1f", a / b }') x, project $(awk -v a="$(value analytics-project p99_ms)" \
         -v b="$(value get p99_ms)" 'BEGIN { printf "%.1f", a / b }') x"

@@ -1,5 +1,5 @@
-//! Cache-aside reads for the lookups every request makes (the caller's token or session, their role in the org),
-//! over the platform's cache port, with the cache's Prometheus counter.
+//! Cache-aside reads for the lookups every request makes (the caller's token or session, their role in the org, the
+//! project a task list is in), over the platform's cache port, with the cache's Prometheus counter.
 //!
 //! A lookup reads the cache, and on anything but a hit reads the database and fills the cache; every write that
 //! changes what an entry says deletes it after committing ([`ReadCache::forget`]). The cache never decides an
@@ -18,6 +18,8 @@ pub enum Lookup {
     Token,
     Session,
     Membership,
+    /// A project's key and visibility (`crate::domain::project_access::ProjectGate`).
+    ProjectGate,
     /// An analytics report (`crate::analytics_cache`).
     Analytics,
     /// An org's analytics generation.
@@ -30,6 +32,7 @@ impl Lookup {
             Lookup::Token => "token",
             Lookup::Session => "session",
             Lookup::Membership => "membership",
+            Lookup::ProjectGate => "project",
             Lookup::Analytics => "analytics",
             Lookup::AnalyticsGeneration => "analytics_generation",
         }
@@ -49,6 +52,11 @@ pub fn session_key(digest: &str) -> String {
 /// The key of a user's membership in an org.
 pub fn membership_key(org_id: Uuid, user_id: Uuid) -> String {
     format!("membership:{org_id}:{user_id}")
+}
+
+/// The key of a project's gate (its key and visibility), by org and project.
+pub fn project_gate_key(org_id: Uuid, project_id: Uuid) -> String {
+    format!("project:{org_id}:{project_id}")
 }
 
 /// What a lookup found in the cache.

@@ -7,13 +7,14 @@ use entities::tables::{invitations, memberships, orgs, project_members, task_ass
 use entities::{Permission, Role, Scope};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use super::access::{forget_membership, require};
 use super::outbox::{self, Event};
+use super::project_access::forget_project_gate;
 use crate::auth::secrets;
 use crate::domain::accounts::Email;
 use crate::error::{text_field, AppError, Validator};
@@ -157,7 +158,7 @@ pub async fn update(
     Ok(org)
 }
 
-/// Deletes the org and all its data (owner only), then every member's cached membership.
+/// Deletes the org and all its data (owner only), then every member's cached membership and its projects' gates.
 #[allow(clippy::disallowed_methods)] // the orgs row itself, keyed by the scope's org id
 pub async fn delete(db: &DatabaseConnection, cache: &ReadCache, scope: &Scope) -> Result<(), AppError> {
     require(scope, Permission::DeleteOrg)?;
@@ -171,6 +172,8 @@ pub async fn delete(db: &DatabaseConnection, cache: &ReadCache, scope: &Scope) -
     scope.delete_many::<labels::Entity>().exec(&tx).await?;
     scope.delete_many::<statuses::Entity>().exec(&tx).await?;
     scope.delete_many::<project_members::Entity>().exec(&tx).await?;
+    let project_ids: Vec<Uuid> =
+        scope.find::<projects::Entity>().select_only().column(projects::Column::Id).into_tuple().all(&tx).await?;
     scope.delete_many::<projects::Entity>().exec(&tx).await?;
     scope.delete_many::<invitations::Entity>().exec(&tx).await?;
     let former_members: Vec<Uuid> =
@@ -192,6 +195,9 @@ pub async fn delete(db: &DatabaseConnection, cache: &ReadCache, scope: &Scope) -
     tx.commit().await?;
     for user_id in former_members {
         forget_membership(cache, scope.org_id(), user_id).await;
+    }
+    for project_id in project_ids {
+        forget_project_gate(cache, scope.org_id(), project_id).await;
     }
     Ok(())
 }

@@ -4,9 +4,11 @@
 use entities::tables::{memberships, project_members, projects};
 use entities::{Permission, Role, Scope};
 use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QuerySelect};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::read_cache::{project_gate_key, Cached, Lookup, ReadCache};
 
 /// Project visibility values.
 pub const VISIBILITY_ORG: &str = "org";
@@ -27,20 +29,21 @@ async fn is_project_member(
         .is_some())
 }
 
-/// Whether a user with `role` sees `project`.
+/// Whether a user with `role` sees the project `project_id` of `visibility`.
 async fn role_sees(
     db: &impl ConnectionTrait,
     scope: &Scope,
     role: Role,
     user_id: Uuid,
-    project: &projects::Model,
+    project_id: Uuid,
+    visibility: &str,
 ) -> Result<bool, AppError> {
-    let org_wide = project.visibility == VISIBILITY_ORG;
+    let org_wide = visibility == VISIBILITY_ORG;
     // Ask the project membership only when the role alone does not decide.
     if role.sees_project(org_wide, false) {
         return Ok(true);
     }
-    Ok(role.sees_project(org_wide, is_project_member(db, scope, project.id, user_id).await?))
+    Ok(role.sees_project(org_wide, is_project_member(db, scope, project_id, user_id).await?))
 }
 
 /// The project if the actor sees it, else 404 `project_not_found`.
@@ -55,11 +58,64 @@ pub async fn visible_project(
         .one(db)
         .await?
         .ok_or(AppError::NotFound("project_not_found"))?;
-    if role_sees(db, scope, scope.role(), scope.user_id(), &project).await? {
+    if role_sees(db, scope, scope.role(), scope.user_id(), project.id, &project.visibility).await? {
         Ok(project)
     } else {
         Err(AppError::NotFound("project_not_found"))
     }
+}
+
+/// What a task list needs of its project: the key its task keys start with, and who sees it. A list asks for it on
+/// every page, so it is cached per project ([`crate::read_cache`]); the key never changes, and every write that
+/// changes the visibility or deletes the project calls [`forget_project_gate`] after committing. Project
+/// membership, which decides for private projects, is not part of it: it is read each time it is needed.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProjectGate {
+    pub id: Uuid,
+    pub key: String,
+    pub visibility: String,
+}
+
+/// The gate of the project if the actor sees it, else 404 `project_not_found`, like [`visible_project`].
+pub async fn visible_project_gate(
+    db: &impl ConnectionTrait,
+    cache: &ReadCache,
+    scope: &Scope,
+    project_id: Uuid,
+) -> Result<ProjectGate, AppError> {
+    let cache_key = project_gate_key(scope.org_id(), project_id);
+    let gate = match cache.read::<ProjectGate>(Lookup::ProjectGate, &cache_key).await {
+        Cached::Hit(gate) => gate,
+        Cached::Miss(ticket) => {
+            let gate = read_gate(db, scope, project_id).await?;
+            cache.fill(Lookup::ProjectGate, &cache_key, &gate, ticket).await;
+            gate
+        }
+    };
+    if role_sees(db, scope, scope.role(), scope.user_id(), gate.id, &gate.visibility).await? {
+        Ok(gate)
+    } else {
+        Err(AppError::NotFound("project_not_found"))
+    }
+}
+
+/// A project's gate from the database; a project that does not exist is not cached (its id may yet be created).
+async fn read_gate(db: &impl ConnectionTrait, scope: &Scope, project_id: Uuid) -> Result<ProjectGate, AppError> {
+    let (id, key, visibility) = scope
+        .find::<projects::Entity>()
+        .filter(projects::Column::Id.eq(project_id))
+        .select_only()
+        .columns([projects::Column::Id, projects::Column::Key, projects::Column::Visibility])
+        .into_tuple::<(Uuid, String, String)>()
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("project_not_found"))?;
+    Ok(ProjectGate { id, key, visibility })
+}
+
+/// Deletes the cached gate of a project after a committed write changed its visibility or deleted it.
+pub async fn forget_project_gate(cache: &ReadCache, org_id: Uuid, project_id: Uuid) {
+    cache.forget(&project_gate_key(org_id, project_id)).await;
 }
 
 /// Fails with 409 `project_archived` when the project no longer takes changes.
@@ -110,5 +166,5 @@ pub async fn member_sees(
         return Ok(false);
     };
     let role: Role = m.role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    role_sees(db, scope, role, user_id, project).await
+    role_sees(db, scope, role, user_id, project.id, &project.visibility).await
 }

@@ -29,9 +29,10 @@ pub use statuses::{statuses_of, StatusCategory};
 use super::access::require;
 use super::outbox::{self, Event};
 use super::project_access::{
-    ensure_not_archived, visible_project, visible_project_ids, VISIBILITY_ORG, VISIBILITY_PRIVATE,
+    ensure_not_archived, forget_project_gate, visible_project, visible_project_ids, VISIBILITY_ORG, VISIBILITY_PRIVATE,
 };
 use crate::error::{is_unique_violation, text_field, AppError, Validator};
+use crate::read_cache::ReadCache;
 
 /// Longest project description, in characters.
 pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
@@ -260,6 +261,7 @@ pub async fn get(db: &impl ConnectionTrait, scope: &Scope, project_id: Uuid) -> 
 /// Changes a project's name, description or visibility. Nothing changed means no event and no new `updated_at`.
 pub async fn update(
     db: &DatabaseConnection,
+    cache: &ReadCache,
     scope: &Scope,
     project_id: Uuid,
     input: ProjectChanges,
@@ -296,6 +298,7 @@ pub async fn update(
     let project = active.update(&tx).await?;
     outbox::record(&tx, event(scope, "project.updated", "project", project.id, json!({ "changes": changes }))).await?;
     tx.commit().await?;
+    forget_project_gate(cache, scope.org_id(), project.id).await;
     Ok(project)
 }
 
@@ -325,7 +328,12 @@ pub async fn set_archived(
 
 /// Deletes a project with its tasks (and their assignees, labels, comments, watchers), labels, statuses and members.
 /// Owners and admins only.
-pub async fn delete(db: &DatabaseConnection, scope: &Scope, project_id: Uuid) -> Result<(), AppError> {
+pub async fn delete(
+    db: &DatabaseConnection,
+    cache: &ReadCache,
+    scope: &Scope,
+    project_id: Uuid,
+) -> Result<(), AppError> {
     require(scope, Permission::AdministerProjects)?;
     let tx = entities::begin_write(db).await?;
     let project = lock_visible(&tx, scope, project_id).await?;
@@ -362,6 +370,7 @@ pub async fn delete(db: &DatabaseConnection, scope: &Scope, project_id: Uuid) ->
     let payload = json!({ "key": project.key, "name": project.name });
     outbox::record(&tx, event(scope, "project.deleted", "project", project_id, payload)).await?;
     tx.commit().await?;
+    forget_project_gate(cache, scope.org_id(), project_id).await;
     Ok(())
 }
 

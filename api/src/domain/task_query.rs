@@ -11,10 +11,11 @@ use sea_orm::{ColumnTrait, ConnectionTrait, Order, QueryFilter, QueryOrder, Quer
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::project_access::{visible_project, visible_project_ids};
+use super::project_access::{visible_project_gate, visible_project_ids};
 use super::task_links::{with_links, LinkedTask};
 use super::tasks::{project_keys, Priority, TaskView};
 use crate::error::{AppError, Validator};
+use crate::read_cache::ReadCache;
 
 pub const MAX_LIMIT: u64 = 200;
 pub const DEFAULT_LIMIT: u64 = 50;
@@ -190,7 +191,12 @@ fn sorted(query: Select<tasks::Entity>, sort: SortKey, desc: bool) -> Select<tas
 }
 
 /// Lists tasks.
-pub async fn list(db: &impl ConnectionTrait, scope: &Scope, params: ListParams) -> Result<Page, AppError> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    cache: &ReadCache,
+    scope: &Scope,
+    params: ListParams,
+) -> Result<Page, AppError> {
     let mut v = Validator::new();
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     v.check((1..=MAX_LIMIT).contains(&limit), "limit", "must be between 1 and 200");
@@ -254,7 +260,7 @@ pub async fn list(db: &impl ConnectionTrait, scope: &Scope, params: ListParams) 
     let mut known_keys = std::collections::HashMap::new();
     match params.project_id {
         Some(p) => {
-            let project = visible_project(db, scope, p).await?;
+            let project = visible_project_gate(db, cache, scope, p).await?;
             known_keys.insert(project.id, project.key);
             query = query.filter(tasks::Column::ProjectId.eq(p));
         }

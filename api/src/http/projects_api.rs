@@ -233,7 +233,7 @@ impl ProjectsApi {
         let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
         let body = body.0;
         let changes = ProjectChanges { name: body.name, description: body.description, visibility: body.visibility };
-        Ok(Json(projects::update(&state.db, &s, project_id.0, changes).await?.into()))
+        Ok(Json(projects::update(&state.db, &state.cache, &s, project_id.0, changes).await?.into()))
     }
 
     /// Archive a project: it stays readable but takes no changes
@@ -273,7 +273,7 @@ impl ProjectsApi {
     ) -> Result<NoContent, ApiError> {
         auth.actor().require_admin_scope()?;
         let s = scope(&state.db, &state.cache, auth.actor(), org_id.0).await?;
-        projects::delete(&state.db, &s, project_id.0).await?;
+        projects::delete(&state.db, &state.cache, &s, project_id.0).await?;
         Ok(NoContent::Done)
     }
 

@@ -395,7 +395,7 @@ impl TasksApi {
             limit.0,
             cursor.0,
         );
-        let page = task_query::list(&state.db, &s, params).await?;
+        let page = task_query::list(&state.db, &state.cache, &s, params).await?;
         Ok(SerdeJson(TaskPage {
             items: page.items.into_iter().map(Task::from).collect(),
             next_cursor: page.next_cursor,
@@ -457,7 +457,7 @@ impl TasksApi {
             limit.0,
             cursor.0,
         );
-        let page = task_query::list(&state.db, &s, params).await?;
+        let page = task_query::list(&state.db, &state.cache, &s, params).await?;
         Ok(SerdeJson(TaskPage {
             items: page.items.into_iter().map(Task::from).collect(),
             next_cursor: page.next_cursor,

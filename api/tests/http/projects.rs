@@ -365,6 +365,37 @@ both_backends! {
         assert_eq!(keys(app.get(&list, &mia).await.expect(200)), ["MIA", "PUB", "SEC"]);
     }
 
+    async fn a_project_task_list_follows_its_visibility_and_deletion_at_once(app: TestApp) {
+        // The list keeps each project's key and visibility in the read cache: every change must show on the next
+        // page, not after the entry's lifetime.
+        let ada = app.user("ada").await;
+        let mia = app.user("mia").await;
+        let org = app.org(&ada, "Acme").await;
+        app.add_member(org, &ada, &mia, "member").await;
+        let project_id = project(&app, &ada, org, "WEB", "org").await;
+        let p = at(org, &project_id.to_string());
+        let tasks = format!("{p}/tasks");
+        app.post(&tasks, &ada, json!({"title": "Ship it"})).await.expect(201);
+        let listed = |page: &Value| -> Vec<String> {
+            page["items"].as_array().unwrap().iter().map(|t| t["key"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(listed(app.get(&tasks, &mia).await.expect(200)), ["WEB-1"]);
+
+        app.patch(&p, &ada, json!({"visibility": "private"})).await.expect(200);
+        app.get(&tasks, &mia).await.expect_problem(404, "project_not_found");
+        assert_eq!(listed(app.get(&tasks, &ada).await.expect(200)), ["WEB-1"], "its creator is a member");
+        app.post(&format!("{p}/members"), &ada, json!({"user_id": mia.id})).await.expect(201);
+        assert_eq!(listed(app.get(&tasks, &mia).await.expect(200)), ["WEB-1"]);
+        app.delete(&format!("{p}/members/{}", mia.id), &ada).await.expect(204);
+        app.get(&tasks, &mia).await.expect_problem(404, "project_not_found");
+        app.patch(&p, &ada, json!({"visibility": "org"})).await.expect(200);
+        assert_eq!(listed(app.get(&tasks, &mia).await.expect(200)), ["WEB-1"]);
+
+        app.delete(&p, &ada).await.expect(204);
+        app.get(&tasks, &ada).await.expect_problem(404, "project_not_found");
+        app.get(&tasks, &mia).await.expect_problem(404, "project_not_found");
+    }
+
     async fn project_updates_merge_and_record_only_what_changed(app: TestApp) {
         let t = tenant(&app, "ada").await;
         let p = at(t.org, &t.project.to_string());

@@ -4,12 +4,9 @@
 //! wrk scripts (`bench/wrk/scenario.lua`), so `bench/run.sh` can put the API next to what the database alone does.
 //!
 //! The statements are the API's, byte for byte as sea-orm renders them for MySQL, with the same bind parameters and
-//! prepared-statement caching (sea-orm runs on sqlx too). `--mode` picks how much of a request to replay:
-//!
-//! - `main`: the page query alone, which returns everything the page shows, the tasks' assignees and labels
-//!   included (the fair comparison: everything else the API adds is per-request overhead);
-//! - `request`: every statement one API list request sends to the database: the project visibility check, then
-//!   the page query. (The caller's token and membership come from the cache.)
+//! prepared-statement caching (sea-orm runs on sqlx too). It is the page query, which returns everything the page
+//! shows, the tasks' assignees and labels included, and the only statement a list request sends once the read cache
+//! holds the caller's token, their membership and the project's gate (`project_access::visible_project_gate`).
 //!
 //! Each loop walks the same (project, Todo status, user) rotation as the wrk list script, starting at a different
 //! offset.
@@ -17,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use serde::Deserialize;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlRow};
 use sqlx::{AssertSqlSafe, Row};
@@ -36,20 +33,12 @@ struct Args {
     concurrency: u32,
     #[arg(long, default_value_t = 15)]
     seconds: u64,
-    #[arg(long, value_enum, default_value_t = Mode::Main)]
-    mode: Mode,
     /// Scenario name on the RESULT line.
-    #[arg(long)]
-    name: Option<String>,
+    #[arg(long, default_value = "raw-main")]
+    name: String,
     /// Page size, as `limit` in the API request (the query fetches one more row to know if there is a next page).
     #[arg(long, default_value_t = 50)]
     limit: u64,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Mode {
-    Main,
-    Request,
 }
 
 #[derive(Deserialize)]
@@ -83,11 +72,6 @@ const TASK_COLUMNS: &str = "`tasks`.`id`, `tasks`.`org_id`, `tasks`.`project_id`
     `tasks`.`start_at`, `tasks`.`estimate`, `tasks`.`parent_id`, `tasks`.`position`, `tasks`.`version`, \
     `tasks`.`started_at`, `tasks`.`completed_at`, `tasks`.`deleted_at`, `tasks`.`created_by`, `tasks`.`created_at`, `tasks`.`updated_at`";
 
-const PROJECT_SQL: &str = "SELECT `projects`.`id`, `projects`.`org_id`, `projects`.`key`, `projects`.`name`, \
-    `projects`.`description`, `projects`.`visibility`, `projects`.`next_number`, `projects`.`archived_at`, \
-    `projects`.`created_by`, `projects`.`created_at`, `projects`.`updated_at` FROM `projects` \
-    WHERE `projects`.`org_id` = ? AND `projects`.`id` = ? LIMIT ?";
-
 /// The copies of the assignees' and labels' ids on each page row (`task_links::with_links`).
 const LINKED_COLUMNS: &str = "`tasks`.`assignee_ids` AS `assignee_ids`, `tasks`.`label_ids` AS `label_ids`";
 
@@ -104,7 +88,6 @@ fn main_sql() -> String {
 }
 
 struct Workload {
-    mode: Mode,
     org_id: Uuid,
     limit: u64,
     main_sql: Arc<str>,
@@ -116,16 +99,8 @@ fn bytes(id: Uuid) -> Vec<u8> {
 }
 
 impl Workload {
-    /// Runs the statements of one list request; returns the number of tasks on the page.
+    /// Runs the page query of one list request; returns the number of tasks on the page.
     async fn run_once(&self, pool: &MySqlPool, f: Filter) -> Result<usize, sqlx::Error> {
-        if self.mode == Mode::Request {
-            sqlx::query(PROJECT_SQL)
-                .bind(bytes(self.org_id))
-                .bind(bytes(f.project_id))
-                .bind(1u64)
-                .fetch_optional(pool)
-                .await?;
-        }
         let rows: Vec<MySqlRow> = sqlx::query(AssertSqlSafe(self.main_sql.clone()))
             .bind(bytes(self.org_id))
             .bind(bytes(f.project_id))
@@ -200,13 +175,8 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     anyhow::ensure!(!filters.is_empty(), "the seed has no projects or no users");
-    let workload = Arc::new(Workload {
-        mode: args.mode,
-        org_id: seed.org_id,
-        limit: args.limit,
-        main_sql: Arc::from(main_sql()),
-        filters,
-    });
+    let workload =
+        Arc::new(Workload { org_id: seed.org_id, limit: args.limit, main_sql: Arc::from(main_sql()), filters });
     let url = args.database_url.replacen("mariadb://", "mysql://", 1);
     let pool = MySqlPoolOptions::new()
         .max_connections(args.concurrency)
@@ -246,13 +216,7 @@ async fn main() -> anyhow::Result<()> {
     pool.close().await;
     latencies.sort_unstable();
     let requests = latencies.len() as u64;
-    let name = args.name.unwrap_or_else(|| {
-        match args.mode {
-            Mode::Main => "raw-main",
-            Mode::Request => "raw-request",
-        }
-        .to_owned()
-    });
+    let name = args.name;
     println!(
         "RESULT {name} rps={:.1} p50_ms={:.2} p99_ms={:.2} requests={requests} non2xx={errors} errors=0 \
          rows_per_request={:.1}",
