@@ -7,6 +7,7 @@ pub mod notification_kinds;
 pub mod roles;
 pub mod scope;
 pub mod tables;
+pub mod task_rows;
 pub mod write_tx;
 
 pub use migrations::Migrator;

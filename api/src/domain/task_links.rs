@@ -4,6 +4,7 @@
 //! writes that take a user or a label off every task they are on live here too, with the copies' refresh.
 use entities::link_copies::{self, ASSIGNEES, LABELS};
 use entities::tables::{task_assignees, task_labels, tasks};
+use entities::task_rows;
 use entities::{Scope, TenantEntity};
 use sea_orm::sea_query::{Alias, Expr, IntoCondition};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, FromQueryResult, QueryFilter, QueryResult, QuerySelect, Select};
@@ -41,11 +42,8 @@ pub struct LinkedTask {
 
 impl FromQueryResult for LinkedTask {
     fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
-        Ok(LinkedTask {
-            task: tasks::Model::from_query_result(row, pre)?,
-            assignee_ids: link_copies::parse(row.try_get(pre, ASSIGNEES)?)?,
-            label_ids: link_copies::parse(row.try_get(pre, LABELS)?)?,
-        })
+        let (task, assignees, labels) = task_rows::read(row, pre)?;
+        Ok(LinkedTask { task, assignee_ids: link_copies::parse(assignees)?, label_ids: link_copies::parse(labels)? })
     }
 }
 

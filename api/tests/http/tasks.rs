@@ -247,6 +247,56 @@ both_backends! {
         assert_eq!(&titles[1..61], &middle[..]);
     }
 
+    async fn task_rows_read_by_position_hold_what_sea_orm_reads(app: TestApp) {
+        use entities::link_copies::{ASSIGNEES, LABELS};
+        use entities::tables::tasks;
+        use sea_orm::{ConnectionTrait, FromQueryResult, QueryOrder, QueryTrait};
+        let ann = app.user("ann").await;
+        let org = app.org(&ann, "Acme").await;
+        let (web, statuses) = app.project(org, &ann, "WEB").await;
+        let label = app.post(&format!("/orgs/{org}/projects/{web}/labels"), &ann, json!({"name": "Bug", "color": "#aa0000"}))
+            .await.id();
+        // Every nullable column both set and NULL, text with multi-byte characters, and a zoned date far from now.
+        let full = json!({
+            "title": "Straße — ünïcode ✓", "description": "line 1\nline 2 «quoted»", "priority": "urgent",
+            "assignee_ids": [ann.id], "label_ids": [label], "due_at": "2031-02-03T04:05:06.789Z",
+            "start_at": "2030-01-01T00:00:00Z", "estimate": 13,
+        });
+        let full = app.task(org, web, &ann, full).await.expect(201)["id"].as_str().unwrap().to_owned();
+        app.task(org, web, &ann, json!({"title": "Child", "parent_id": full})).await.expect(201);
+        app.task(org, web, &ann, json!({"title": "Bare"})).await.expect(201);
+        let path = format!("/orgs/{org}/tasks/{full}");
+        app.patch(&path, &ann, json!({"status_id": status_id(&statuses, "In progress")})).await.expect(200);
+        app.patch(&path, &ann, json!({"status_id": status_id(&statuses, "Done")})).await.expect(200);
+        app.delete(&format!("/orgs/{org}/tasks/WEB-3"), &ann).await.expect(204);
+
+        let scope = entities::Scope::of_member(&app.db, ann.id, org).await.unwrap().unwrap();
+        let select = api::domain::task_links::with_links(scope.find::<tasks::Entity>())
+            .order_by_asc(tasks::Column::Number)
+            .build(app.db.get_database_backend());
+        let rows = app.db.query_all_raw(select).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        for row in &rows {
+            let by_name = (
+                tasks::Model::from_query_result(row, "").unwrap(),
+                row.try_get::<Option<String>>("", ASSIGNEES).unwrap(),
+                row.try_get::<Option<String>>("", LABELS).unwrap(),
+            );
+            assert_eq!(entities::task_rows::read(row, "").unwrap(), by_name);
+            if app.backend == Backend::MariaDb {
+                let mysql = row.try_as_mysql_row().expect("a MariaDB row");
+                assert!(entities::task_rows::by_position(mysql), "a task list's rows are read by position");
+            }
+        }
+        let first = &entities::task_rows::read(&rows[0], "").unwrap().0;
+        assert!(first.started_at.is_some() && first.completed_at.is_some() && first.parent_id.is_none());
+        assert_eq!(first.estimate, Some(13));
+        let child = &entities::task_rows::read(&rows[1], "").unwrap();
+        assert_eq!(child.0.parent_id.map(|p| p.to_string()), Some(full.clone()));
+        assert!(child.0.due_at.is_none() && child.1.is_none() && child.2.is_none());
+        assert!(entities::task_rows::read(&rows[2], "").unwrap().0.deleted_at.is_some());
+    }
+
     async fn listed_tasks_carry_every_assignee_and_label_as_a_read_does(app: TestApp) {
         let ann = app.user("ann").await;
         let bob = app.user("bob").await;
