@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entities::link_copies;
-use entities::tables::{labels, projects, task_assignees, task_labels, tasks, watchers};
+use entities::tables::{labels, memberships, projects, task_assignees, task_labels, tasks, watchers};
 use entities::{Permission, Scope};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -190,6 +190,9 @@ fn is_done(category: &str) -> bool {
     category == "completed" || category == "cancelled"
 }
 
+/// Why an assignee is refused.
+const ASSIGNEE_REFUSED: &str = "is not a member with access to this project";
+
 /// Checks that every assignee is an org member who sees the project.
 async fn check_assignees(
     db: &impl ConnectionTrait,
@@ -204,7 +207,7 @@ async fn check_assignees(
     }
     for id in ids {
         if !member_sees(db, scope, *id, project).await? {
-            v.push("assignee_ids", format!("{id} is not a member with access to this project"));
+            v.push("assignee_ids", format!("{id} {ASSIGNEE_REFUSED}"));
         }
     }
     Ok(())
@@ -220,23 +223,70 @@ async fn check_labels(
     if ids.is_empty() {
         return Ok(());
     }
-    let found: HashSet<Uuid> = scope
+    let found = existing_labels(db, scope, project_id, ids, false).await?;
+    report_missing(v, "label_ids", ids, &found, "is not a label of this project");
+    Ok(())
+}
+
+/// Which of `ids` are labels of the project; `locked` reads them with a shared lock held until the transaction ends.
+async fn existing_labels(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    project_id: Uuid,
+    ids: &[Uuid],
+    locked: bool,
+) -> Result<HashSet<Uuid>, AppError> {
+    let mut select = scope
         .find::<labels::Entity>()
         .filter(labels::Column::ProjectId.eq(project_id))
         .filter(labels::Column::Id.is_in(ids.to_vec()))
         .select_only()
-        .column(labels::Column::Id)
-        .into_tuple::<Uuid>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
-    for id in ids {
-        if !found.contains(id) {
-            v.push("label_ids", format!("{id} is not a label of this project"));
-        }
+        .column(labels::Column::Id);
+    if locked {
+        select = select.lock_shared();
     }
-    Ok(())
+    Ok(select.into_tuple::<Uuid>().all(db).await?.into_iter().collect())
+}
+
+fn report_missing(v: &mut Validator, field: &str, ids: &[Uuid], found: &HashSet<Uuid>, what: &str) {
+    for id in ids.iter().filter(|id| !found.contains(id)) {
+        v.push(field, format!("{id} {what}"));
+    }
+}
+
+/// Re-reads, inside the write transaction and with a shared lock held until it ends, the labels and the assignees'
+/// memberships about to be linked. The checks above ran before the transaction: a label deleted or a member removed
+/// since then answers 422 as the check would have, instead of linking the task to something that is gone. While
+/// the locks are held, deleting the label or removing the member waits for this transaction, then finds and removes
+/// the links it made (`task_links::detach`); if the two lock each other out, the database aborts one (409
+/// `write_conflict`).
+async fn lock_link_targets(
+    tx: &impl ConnectionTrait,
+    scope: &Scope,
+    project_id: Uuid,
+    assignee_ids: &[Uuid],
+    label_ids: &[Uuid],
+) -> Result<(), AppError> {
+    let mut v = Validator::new();
+    if !label_ids.is_empty() {
+        let found = existing_labels(tx, scope, project_id, label_ids, true).await?;
+        report_missing(&mut v, "label_ids", label_ids, &found, "is not a label of this project");
+    }
+    if !assignee_ids.is_empty() {
+        let found: HashSet<Uuid> = scope
+            .find::<memberships::Entity>()
+            .filter(memberships::Column::UserId.is_in(assignee_ids.to_vec()))
+            .select_only()
+            .column(memberships::Column::UserId)
+            .lock_shared()
+            .into_tuple::<Uuid>()
+            .all(tx)
+            .await?
+            .into_iter()
+            .collect();
+        report_missing(&mut v, "assignee_ids", assignee_ids, &found, ASSIGNEE_REFUSED);
+    }
+    v.finish()
 }
 
 /// Checks that `parent_id` is a live task of the project and that making it the parent of `child` (None for a new
@@ -466,6 +516,7 @@ pub async fn create(
         .one(&tx)
         .await?
         .ok_or(AppError::NotFound("project_not_found"))?;
+    lock_link_targets(&tx, scope, project.id, &assignee_ids, &label_ids).await?;
     let now = entities::now();
     let position = end_of_column(&tx, scope, project.id, status.id).await?;
     let task = tasks::ActiveModel {
@@ -722,6 +773,8 @@ pub async fn update(
         return Ok(before);
     }
     let tx = entities::begin_write(db).await?;
+    let (linking, labelling) = (assignees.as_deref().unwrap_or_default(), label_ids.as_deref().unwrap_or_default());
+    lock_link_targets(&tx, scope, project.id, linking, labelling).await?;
     let saved = save_versioned(&tx, scope, &task, active).await?;
     if saved.status_id != task.status_id {
         sync_assignee_status(&tx, scope, &saved).await?;

@@ -591,6 +591,64 @@ both_backends! {
         app.get(&format!("/orgs/{org}/tasks/SEC-1"), &bob).await.expect(200);
     }
 
+    async fn a_member_removed_while_tasks_are_assigned_to_them_is_left_on_none(app: TestApp) {
+        use entities::tables::task_assignees;
+        use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+        let ann = app.user("ann").await;
+        let bob = app.user("bob").await;
+        let org = app.org(&ann, "Acme").await;
+        app.add_member(org, &ann, &bob, "member").await;
+        let (web, _) = app.project(org, &ann, "WEB").await;
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let r = app.task(org, web, &ann, json!({"title": format!("T{i}")})).await;
+            tasks.push(r.expect(201)["id"].as_str().unwrap().to_owned());
+        }
+        // Every task assigned to bob at once, and bob removed from the org in the middle of it.
+        const REMOVER: usize = 8;
+        let mut handles = Vec::new();
+        for (i, task) in tasks.iter().enumerate() {
+            let (client, token) = (app.client.clone(), ann.token.clone());
+            let patch = app.url(&format!("/api/v1/orgs/{org}/tasks/{task}"));
+            let remove = app.url(&format!("/api/v1/orgs/{org}/members/{}", bob.id));
+            let body = json!({"assignee_ids": [bob.id, ann.id]});
+            handles.push(tokio::spawn(async move {
+                let mut sent = vec![];
+                if i == REMOVER {
+                    sent.push(("remove", TestApp::read(client.delete(&remove).bearer_auth(&token).send().await.unwrap()).await));
+                }
+                sent.push(("patch", TestApp::read(client.patch(&patch).bearer_auth(&token).json(&body).send().await.unwrap()).await));
+                sent
+            }));
+        }
+        let mut removed = false;
+        for h in handles {
+            for (what, r) in h.await.unwrap() {
+                let ok = match what {
+                    "remove" => r.status == 204,
+                    _ => r.status == 200 || (r.status == 422 && r.bad_fields() == ["assignee_ids"]),
+                };
+                assert!(ok || (r.status == 409 && r.body["code"] == "write_conflict"), "{what}: {} {}", r.status, r.text);
+                removed |= what == "remove" && r.status == 204;
+            }
+        }
+        if !removed {
+            app.delete(&format!("/orgs/{org}/members/{}", bob.id), &ann).await.expect(204);
+        }
+        // Whatever order things ran in, bob is on no task of an org he has left, and reads agree.
+        let left_on = entities::Scope::system(org)
+            .find::<task_assignees::Entity>()
+            .filter(task_assignees::Column::UserId.eq(bob.id))
+            .count(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(left_on, 0, "assignments of a removed member");
+        for task in &tasks {
+            let read = app.get(&format!("/orgs/{org}/tasks/{task}"), &ann).await.expect(200).clone();
+            assert!(!read["assignee_ids"].as_array().unwrap().contains(&json!(bob.id.to_string())), "task {task}");
+        }
+    }
+
     async fn link_copies_stay_true_when_a_label_is_deleted_while_tasks_are_relabelled(app: TestApp) {
         use entities::tables::task_labels;
         use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
@@ -647,6 +705,8 @@ both_backends! {
                 .await
                 .unwrap();
             linked.sort();
+            // A PATCH that checked the label before it was deleted must not have linked it afterwards.
+            assert!(!linked.contains(&doomed), "task {task} carries the deleted label");
             let read = app.get(&format!("/orgs/{org}/tasks/{task}"), &ann).await.expect(200).clone();
             let shown: Vec<Uuid> = read["label_ids"].as_array().unwrap().iter().map(|i| i.as_str().unwrap().parse().unwrap()).collect();
             assert_eq!(shown, linked, "task {task}: what reads show is what the link table holds");
