@@ -33,6 +33,35 @@ pub async fn links_of(
     Ok((link_copies::parse(assignees)?, link_copies::parse(labels)?))
 }
 
+/// One task's assignee and label ids from the link tables themselves, sorted as the copies are: for a write that
+/// compares a new set with the current one. It must not trust the copies, which lag while replicas of a release
+/// without them still run (docs/operations.md, "Link copies").
+pub async fn links_in_tables(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    task_id: Uuid,
+) -> Result<(Vec<Uuid>, Vec<Uuid>), AppError> {
+    let mut assignees: Vec<Uuid> = scope
+        .find::<task_assignees::Entity>()
+        .filter(task_assignees::Column::TaskId.eq(task_id))
+        .select_only()
+        .column(task_assignees::Column::UserId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut labels: Vec<Uuid> = scope
+        .find::<task_labels::Entity>()
+        .filter(task_labels::Column::TaskId.eq(task_id))
+        .select_only()
+        .column(task_labels::Column::LabelId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    assignees.sort();
+    labels.sort();
+    Ok((assignees, labels))
+}
+
 /// A task and, read by the same statement, its assignees' and labels' ids.
 pub struct LinkedTask {
     pub task: tasks::Model,

@@ -22,7 +22,7 @@ use super::access::require;
 use super::outbox::{self, Event};
 use super::project_access::{ensure_not_archived, member_sees, visible_project};
 use super::projects::statuses::statuses_of;
-use super::task_links::{links_of, with_links, LinkedTask};
+use super::task_links::{links_in_tables, links_of, with_links, LinkedTask};
 use crate::error::{text_field, AppError, Validator};
 
 /// Gap between neighbours when a task is appended to a column; moves bisect gaps, so about 50 moves into the same
@@ -759,14 +759,20 @@ pub async fn update(
         active.parent_id = Set(parent);
     }
     let assignees = patch.assignee_ids.as_deref().map(dedup);
+    let label_ids = patch.label_ids.as_deref().map(dedup);
+    // New links are compared with the link tables, the record, rather than with the copies `before` was read from.
+    let (assigned, labelled) = if assignees.is_some() || label_ids.is_some() {
+        links_in_tables(db, scope, task.id).await?
+    } else {
+        Default::default()
+    };
     if let Some(ids) = &assignees {
         check_assignees(db, scope, &project, ids, &mut v).await?;
-        change(&mut changes, "assignee_ids", json!(before.assignee_ids), json!(sorted(ids)));
+        change(&mut changes, "assignee_ids", json!(assigned), json!(sorted(ids)));
     }
-    let label_ids = patch.label_ids.as_deref().map(dedup);
     if let Some(ids) = &label_ids {
         check_labels(db, scope, project.id, ids, &mut v).await?;
-        change(&mut changes, "label_ids", json!(before.label_ids), json!(sorted(ids)));
+        change(&mut changes, "label_ids", json!(labelled), json!(sorted(ids)));
     }
     v.finish()?;
     if changes.is_empty() {
@@ -781,7 +787,7 @@ pub async fn update(
     }
     if let Some(ids) = &assignees {
         set_assignees(&tx, scope, &saved, ids).await?;
-        let added: Vec<Uuid> = ids.iter().filter(|id| !before.assignee_ids.contains(id)).copied().collect();
+        let added: Vec<Uuid> = ids.iter().filter(|id| !assigned.contains(id)).copied().collect();
         add_watchers(&tx, scope, task.id, &added).await?;
     }
     if let Some(ids) = &label_ids {

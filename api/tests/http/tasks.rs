@@ -297,6 +297,54 @@ both_backends! {
         assert!(entities::task_rows::read(&rows[2], "").unwrap().0.deleted_at.is_some());
     }
 
+    async fn a_patch_compares_new_links_with_the_link_tables_not_a_lagging_copy(app: TestApp) {
+        use entities::tables::{task_labels, tasks};
+        use sea_orm::sea_query::{Alias, Expr};
+        use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+        let ann = app.user("ann").await;
+        let org = app.org(&ann, "Acme").await;
+        let (web, _) = app.project(org, &ann, "WEB").await;
+        let labels = format!("/orgs/{org}/projects/{web}/labels");
+        let bug = app.post(&labels, &ann, json!({"name": "Bug", "color": "#aa0000"})).await.id();
+        let ux = app.post(&labels, &ann, json!({"name": "UX", "color": "#00aa00"})).await.id();
+        let id = |v: &Value| -> Uuid { v["id"].as_str().unwrap().parse().unwrap() };
+        let one = id(app.task(org, web, &ann, json!({"title": "One", "label_ids": [bug]})).await.expect(201));
+        let two = id(app.task(org, web, &ann, json!({"title": "Two", "label_ids": [ux]})).await.expect(201));
+        // As after a replica of a release without copies relabelled task one from UX to Bug: its copy still says UX.
+        let scope = entities::Scope::system(org);
+        let copy: Option<String> = scope
+            .find::<tasks::Entity>()
+            .filter(tasks::Column::Id.eq(two))
+            .select_only()
+            .column_as(Expr::col(Alias::new("label_ids")), "label_ids")
+            .into_tuple()
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        scope
+            .update_many::<tasks::Entity>()
+            .col_expr(Alias::new("label_ids"), Expr::value(copy))
+            .filter(tasks::Column::Id.eq(one))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        // Setting UX is a change, since the link table says Bug: it is saved and recorded.
+        let r = app.patch(&format!("/orgs/{org}/tasks/{one}"), &ann, json!({"label_ids": [ux]})).await;
+        assert_eq!(r.expect(200)["label_ids"], json!([ux]));
+        let linked: Vec<Uuid> = scope
+            .find::<task_labels::Entity>()
+            .filter(task_labels::Column::TaskId.eq(one))
+            .select_only()
+            .column(task_labels::Column::LabelId)
+            .into_tuple()
+            .all(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(linked, [ux]);
+        assert_eq!(app.outbox_count("task.updated").await, 1);
+    }
+
     async fn listed_tasks_carry_every_assignee_and_label_as_a_read_does(app: TestApp) {
         let ann = app.user("ann").await;
         let bob = app.user("bob").await;
