@@ -41,25 +41,29 @@ pub async fn links_in_tables(
     scope: &Scope,
     task_id: Uuid,
 ) -> Result<(Vec<Uuid>, Vec<Uuid>), AppError> {
-    let mut assignees: Vec<Uuid> = scope
-        .find::<task_assignees::Entity>()
-        .filter(task_assignees::Column::TaskId.eq(task_id))
-        .select_only()
-        .column(task_assignees::Column::UserId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut labels: Vec<Uuid> = scope
-        .find::<task_labels::Entity>()
-        .filter(task_labels::Column::TaskId.eq(task_id))
-        .select_only()
-        .column(task_labels::Column::LabelId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    assignees.sort();
-    labels.sort();
+    let assignees = linked::<task_assignees::Entity>(
+        db,
+        scope,
+        task_assignees::Column::TaskId.eq(task_id),
+        task_assignees::Column::UserId,
+    )
+    .await?;
+    let labels =
+        linked::<task_labels::Entity>(db, scope, task_labels::Column::TaskId.eq(task_id), task_labels::Column::LabelId)
+            .await?;
     Ok((assignees, labels))
+}
+
+/// The `column` ids of the link rows of `E` matching `which`, sorted.
+async fn linked<E: TenantEntity>(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    which: impl IntoCondition,
+    column: E::Column,
+) -> Result<Vec<Uuid>, AppError> {
+    let mut ids: Vec<Uuid> = scope.find::<E>().filter(which).select_only().column(column).into_tuple().all(db).await?;
+    ids.sort();
+    Ok(ids)
 }
 
 /// A task and, read by the same statement, its assignees' and labels' ids.

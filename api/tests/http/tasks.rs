@@ -19,6 +19,72 @@ fn status_id(statuses: &[Value], name: &str) -> String {
         .to_owned()
 }
 
+/// The label ids a task's rows in `task_labels` hold, sorted.
+async fn label_links(app: &TestApp, org: Uuid, task: Uuid) -> Vec<Uuid> {
+    use entities::tables::task_labels;
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    let mut linked: Vec<Uuid> = entities::Scope::system(org)
+        .find::<task_labels::Entity>()
+        .filter(task_labels::Column::TaskId.eq(task))
+        .select_only()
+        .column(task_labels::Column::LabelId)
+        .into_tuple()
+        .all(&app.db)
+        .await
+        .unwrap();
+    linked.sort();
+    linked
+}
+
+/// PATCHes every task with `body` at once and sends the DELETE of `deletion` alongside the PATCH of the ninth. Each
+/// PATCH must succeed, be refused with 422 naming `field` (it checked before the deletion) or answer 409
+/// `write_conflict` (it lost a deadlock): never a 500. The deletion is sent again afterwards if it lost one.
+async fn race_deletion(
+    app: &TestApp,
+    user: &TestUser,
+    org: Uuid,
+    tasks: &[Uuid],
+    body: Value,
+    deletion: &str,
+    field: &str,
+) {
+    const DELETER: usize = 8;
+    let mut handles = Vec::new();
+    for (i, task) in tasks.iter().enumerate() {
+        let (client, token, body) = (app.client.clone(), user.token.clone(), body.clone());
+        let (patch, delete) =
+            (app.url(&format!("/api/v1/orgs/{org}/tasks/{task}")), app.url(&format!("/api/v1{deletion}")));
+        handles.push(tokio::spawn(async move {
+            let mut sent = vec![];
+            if i == DELETER {
+                sent.push((
+                    "delete",
+                    TestApp::read(client.delete(&delete).bearer_auth(&token).send().await.unwrap()).await,
+                ));
+            }
+            sent.push((
+                "patch",
+                TestApp::read(client.patch(&patch).bearer_auth(&token).json(&body).send().await.unwrap()).await,
+            ));
+            sent
+        }));
+    }
+    let mut deleted = false;
+    for h in handles {
+        for (what, r) in h.await.unwrap() {
+            let ok = match what {
+                "delete" => r.status == 204,
+                _ => r.status == 200 || (r.status == 422 && r.bad_fields() == [field]),
+            };
+            assert!(ok || (r.status == 409 && r.body["code"] == "write_conflict"), "{what}: {} {}", r.status, r.text);
+            deleted |= what == "delete" && r.status == 204;
+        }
+    }
+    if !deleted {
+        app.delete(deletion, user).await.expect(204);
+    }
+}
+
 both_backends! {
     async fn tasks_are_numbered_per_project_and_found_by_id_or_key(app: TestApp) {
         let ann = app.user("ann").await;
@@ -298,7 +364,7 @@ both_backends! {
     }
 
     async fn a_patch_compares_new_links_with_the_link_tables_not_a_lagging_copy(app: TestApp) {
-        use entities::tables::{task_labels, tasks};
+        use entities::tables::tasks;
         use sea_orm::sea_query::{Alias, Expr};
         use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
         let ann = app.user("ann").await;
@@ -332,16 +398,7 @@ both_backends! {
         // Setting UX is a change, since the link table says Bug: it is saved and recorded.
         let r = app.patch(&format!("/orgs/{org}/tasks/{one}"), &ann, json!({"label_ids": [ux]})).await;
         assert_eq!(r.expect(200)["label_ids"], json!([ux]));
-        let linked: Vec<Uuid> = scope
-            .find::<task_labels::Entity>()
-            .filter(task_labels::Column::TaskId.eq(one))
-            .select_only()
-            .column(task_labels::Column::LabelId)
-            .into_tuple()
-            .all(&app.db)
-            .await
-            .unwrap();
-        assert_eq!(linked, [ux]);
+        assert_eq!(label_links(&app, org, one).await, [ux]);
         assert_eq!(app.outbox_count("task.updated").await, 1);
     }
 
@@ -650,39 +707,11 @@ both_backends! {
         let mut tasks = Vec::new();
         for i in 0..16 {
             let r = app.task(org, web, &ann, json!({"title": format!("T{i}")})).await;
-            tasks.push(r.expect(201)["id"].as_str().unwrap().to_owned());
+            tasks.push(r.expect(201)["id"].as_str().unwrap().parse::<Uuid>().unwrap());
         }
         // Every task assigned to bob at once, and bob removed from the org in the middle of it.
-        const REMOVER: usize = 8;
-        let mut handles = Vec::new();
-        for (i, task) in tasks.iter().enumerate() {
-            let (client, token) = (app.client.clone(), ann.token.clone());
-            let patch = app.url(&format!("/api/v1/orgs/{org}/tasks/{task}"));
-            let remove = app.url(&format!("/api/v1/orgs/{org}/members/{}", bob.id));
-            let body = json!({"assignee_ids": [bob.id, ann.id]});
-            handles.push(tokio::spawn(async move {
-                let mut sent = vec![];
-                if i == REMOVER {
-                    sent.push(("remove", TestApp::read(client.delete(&remove).bearer_auth(&token).send().await.unwrap()).await));
-                }
-                sent.push(("patch", TestApp::read(client.patch(&patch).bearer_auth(&token).json(&body).send().await.unwrap()).await));
-                sent
-            }));
-        }
-        let mut removed = false;
-        for h in handles {
-            for (what, r) in h.await.unwrap() {
-                let ok = match what {
-                    "remove" => r.status == 204,
-                    _ => r.status == 200 || (r.status == 422 && r.bad_fields() == ["assignee_ids"]),
-                };
-                assert!(ok || (r.status == 409 && r.body["code"] == "write_conflict"), "{what}: {} {}", r.status, r.text);
-                removed |= what == "remove" && r.status == 204;
-            }
-        }
-        if !removed {
-            app.delete(&format!("/orgs/{org}/members/{}", bob.id), &ann).await.expect(204);
-        }
+        let body = json!({"assignee_ids": [bob.id, ann.id]});
+        race_deletion(&app, &ann, org, &tasks, body, &format!("/orgs/{org}/members/{}", bob.id), "assignee_ids").await;
         // Whatever order things ran in, bob is on no task of an org he has left, and reads agree.
         let left_on = entities::Scope::system(org)
             .find::<task_assignees::Entity>()
@@ -698,8 +727,6 @@ both_backends! {
     }
 
     async fn link_copies_stay_true_when_a_label_is_deleted_while_tasks_are_relabelled(app: TestApp) {
-        use entities::tables::task_labels;
-        use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
         let ann = app.user("ann").await;
         let org = app.org(&ann, "Acme").await;
         let (web, _) = app.project(org, &ann, "WEB").await;
@@ -711,48 +738,11 @@ both_backends! {
             let r = app.task(org, web, &ann, json!({"title": format!("T{i}"), "label_ids": [doomed]})).await;
             tasks.push(r.expect(201)["id"].as_str().unwrap().parse::<Uuid>().unwrap());
         }
-        // Every task relabelled at once, and the label deleted in the middle of it (by the writer of task 8).
-        const DELETER: usize = 8;
-        let mut handles = Vec::new();
-        for (i, task) in tasks.iter().enumerate() {
-            let (client, token) = (app.client.clone(), ann.token.clone());
-            let (patch, delete) = (app.url(&format!("/api/v1/orgs/{org}/tasks/{task}")), app.url(&format!("/api/v1{labels}/{doomed}")));
-            handles.push(tokio::spawn(async move {
-                let mut sent = vec![];
-                if i == DELETER {
-                    sent.push(("delete", TestApp::read(client.delete(&delete).bearer_auth(&token).send().await.unwrap()).await));
-                }
-                let body = json!({"label_ids": [doomed, kept]});
-                sent.push(("patch", TestApp::read(client.patch(&patch).bearer_auth(&token).json(&body).send().await.unwrap()).await));
-                sent
-            }));
-        }
-        let mut deleted = false;
-        for h in handles {
-            for (what, r) in h.await.unwrap() {
-                // A PATCH validated before the delete, or that lost a deadlock, is refused cleanly; never a 500.
-                let ok = match what {
-                    "delete" => r.status == 204,
-                    _ => r.status == 200 || (r.status == 422 && r.bad_fields() == ["label_ids"]),
-                };
-                assert!(ok || (r.status == 409 && r.body["code"] == "write_conflict"), "{what}: {} {}", r.status, r.text);
-                deleted |= what == "delete" && r.status == 204;
-            }
-        }
-        if !deleted {
-            app.delete(&format!("{labels}/{doomed}"), &ann).await.expect(204);
-        }
+        // Every task relabelled at once, and the label deleted in the middle of it.
+        let body = json!({"label_ids": [doomed, kept]});
+        race_deletion(&app, &ann, org, &tasks, body, &format!("{labels}/{doomed}"), "label_ids").await;
         for task in tasks {
-            let mut linked: Vec<Uuid> = entities::Scope::system(org)
-                .find::<task_labels::Entity>()
-                .filter(task_labels::Column::TaskId.eq(task))
-                .select_only()
-                .column(task_labels::Column::LabelId)
-                .into_tuple()
-                .all(&app.db)
-                .await
-                .unwrap();
-            linked.sort();
+            let linked = label_links(&app, org, task).await;
             // A PATCH that checked the label before it was deleted must not have linked it afterwards.
             assert!(!linked.contains(&doomed), "task {task} carries the deleted label");
             let read = app.get(&format!("/orgs/{org}/tasks/{task}"), &ann).await.expect(200).clone();
