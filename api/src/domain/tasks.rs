@@ -192,6 +192,8 @@ fn is_done(category: &str) -> bool {
 
 /// Why an assignee is refused.
 const ASSIGNEE_REFUSED: &str = "is not a member with access to this project";
+/// Why a label is refused.
+const LABEL_REFUSED: &str = "is not a label of this project";
 
 /// Checks that every assignee is an org member who sees the project.
 async fn check_assignees(
@@ -224,7 +226,7 @@ async fn check_labels(
         return Ok(());
     }
     let found = existing_labels(db, scope, project_id, ids, false).await?;
-    report_missing(v, "label_ids", ids, &found, "is not a label of this project");
+    report_missing(v, "label_ids", ids, &found, LABEL_REFUSED);
     Ok(())
 }
 
@@ -270,7 +272,7 @@ async fn lock_link_targets(
     let mut v = Validator::new();
     if !label_ids.is_empty() {
         let found = existing_labels(tx, scope, project_id, label_ids, true).await?;
-        report_missing(&mut v, "label_ids", label_ids, &found, "is not a label of this project");
+        report_missing(&mut v, "label_ids", label_ids, &found, LABEL_REFUSED);
     }
     if !assignee_ids.is_empty() {
         let found: HashSet<Uuid> = scope
