@@ -26,14 +26,23 @@ async fn walk(app: &TestApp, org: Uuid, user: &TestUser, key: &str, statuses: &[
     }
 }
 
-/// Sets a task's creation, first start and completion times to hours before now.
-async fn backdate(app: &TestApp, org: Uuid, key_number: i64, created: i64, started: i64, completed: i64) {
-    let now = Utc::now();
+/// Gives a task a lead time (creation to completion) and a cycle time (first start to completion) of whole hours,
+/// completed `completed_secs_ago` seconds ago. The completion stays within seconds of now, so it falls on the day the
+/// test runs at any hour: backdated by hours, it fell on the day before when the test ran just after midnight UTC.
+async fn backdate(
+    app: &TestApp,
+    org: Uuid,
+    key_number: i64,
+    lead_hours: i64,
+    cycle_hours: i64,
+    completed_secs_ago: i64,
+) {
+    let completed = Utc::now() - Span::seconds(completed_secs_ago);
     Scope::system(org)
         .update_many::<tasks::Entity>()
-        .col_expr(tasks::Column::CreatedAt, Expr::value(now - Span::hours(created)))
-        .col_expr(tasks::Column::StartedAt, Expr::value(Some(now - Span::hours(started))))
-        .col_expr(tasks::Column::CompletedAt, Expr::value(Some(now - Span::hours(completed))))
+        .col_expr(tasks::Column::CreatedAt, Expr::value(completed - Span::hours(lead_hours)))
+        .col_expr(tasks::Column::StartedAt, Expr::value(Some(completed - Span::hours(cycle_hours))))
+        .col_expr(tasks::Column::CompletedAt, Expr::value(Some(completed)))
         .filter(tasks::Column::Number.eq(key_number))
         .exec(&app.db)
         .await
@@ -91,10 +100,9 @@ both_backends! {
         walk(&app, org, ann, "WEB-2", &[&doing, &done]).await;
         walk(&app, org, ann, "WEB-5", &[&cancelled]).await;
         walk(&app, org, ann, "WEB-6", &[&done, &todo]).await;
-        // Known durations: WEB-1 created 10 h ago, started 6 h ago, done 1 h ago (lead 9 h, cycle 5 h);
-        // WEB-2 created 20 h, started 4 h, done 2 h ago (lead 18 h, cycle 2 h).
-        backdate(&app, org, 1, 10, 6, 1).await;
-        backdate(&app, org, 2, 20, 4, 2).await;
+        // Known durations: WEB-1 lead 9 h, cycle 5 h; WEB-2 lead 18 h, cycle 2 h; both completed seconds ago.
+        backdate(&app, org, 1, 9, 5, 2).await;
+        backdate(&app, org, 2, 18, 2, 1).await;
         // A private project only ann sees.
         let sec = app.private_project(org, ann).await;
         app.post(&format!("/orgs/{org}/projects/{sec}/tasks"), ann, json!({"title": "Hidden", "assignee_ids": [ann.id]})).await.expect(201);
