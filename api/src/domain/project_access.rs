@@ -71,7 +71,6 @@ pub async fn visible_project(
 /// membership, which decides for private projects, is not part of it: it is read each time it is needed.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ProjectGate {
-    pub id: Uuid,
     pub key: String,
     pub visibility: String,
 }
@@ -92,7 +91,7 @@ pub async fn visible_project_gate(
             gate
         }
     };
-    if role_sees(db, scope, scope.role(), scope.user_id(), gate.id, &gate.visibility).await? {
+    if role_sees(db, scope, scope.role(), scope.user_id(), project_id, &gate.visibility).await? {
         Ok(gate)
     } else {
         Err(AppError::NotFound("project_not_found"))
@@ -101,16 +100,16 @@ pub async fn visible_project_gate(
 
 /// A project's gate from the database; a project that does not exist is not cached (its id may yet be created).
 async fn read_gate(db: &impl ConnectionTrait, scope: &Scope, project_id: Uuid) -> Result<ProjectGate, AppError> {
-    let (id, key, visibility) = scope
+    let (key, visibility) = scope
         .find::<projects::Entity>()
         .filter(projects::Column::Id.eq(project_id))
         .select_only()
-        .columns([projects::Column::Id, projects::Column::Key, projects::Column::Visibility])
-        .into_tuple::<(Uuid, String, String)>()
+        .columns([projects::Column::Key, projects::Column::Visibility])
+        .into_tuple::<(String, String)>()
         .one(db)
         .await?
         .ok_or(AppError::NotFound("project_not_found"))?;
-    Ok(ProjectGate { id, key, visibility })
+    Ok(ProjectGate { key, visibility })
 }
 
 /// Deletes the cached gate of a project after a committed write changed its visibility or deleted it.

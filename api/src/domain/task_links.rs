@@ -33,25 +33,22 @@ pub async fn links_of(
     Ok((link_copies::parse(assignees)?, link_copies::parse(labels)?))
 }
 
-/// One task's assignee and label ids from the link tables themselves, sorted as the copies are: for a write that
-/// compares a new set with the current one. It must not trust the copies, which lag while replicas of a release
-/// without them still run (docs/operations.md, "Link copies").
-pub async fn links_in_tables(
+/// One task's assignee ids from `task_assignees` itself, sorted as the copies are: for a write that compares a new
+/// set with the current one. It must not trust the copies, which lag while replicas of a release without them still
+/// run (docs/operations.md, "Link copies").
+pub async fn assignees_in_table(
     db: &impl ConnectionTrait,
     scope: &Scope,
     task_id: Uuid,
-) -> Result<(Vec<Uuid>, Vec<Uuid>), AppError> {
-    let assignees = linked::<task_assignees::Entity>(
-        db,
-        scope,
-        task_assignees::Column::TaskId.eq(task_id),
-        task_assignees::Column::UserId,
-    )
-    .await?;
-    let labels =
-        linked::<task_labels::Entity>(db, scope, task_labels::Column::TaskId.eq(task_id), task_labels::Column::LabelId)
-            .await?;
-    Ok((assignees, labels))
+) -> Result<Vec<Uuid>, AppError> {
+    let which = task_assignees::Column::TaskId.eq(task_id);
+    linked::<task_assignees::Entity>(db, scope, which, task_assignees::Column::UserId).await
+}
+
+/// One task's label ids from `task_labels` itself, sorted: see [`assignees_in_table`].
+pub async fn labels_in_table(db: &impl ConnectionTrait, scope: &Scope, task_id: Uuid) -> Result<Vec<Uuid>, AppError> {
+    linked::<task_labels::Entity>(db, scope, task_labels::Column::TaskId.eq(task_id), task_labels::Column::LabelId)
+        .await
 }
 
 /// The `column` ids of the link rows of `E` matching `which`, sorted.

@@ -261,7 +261,7 @@ pub async fn list(
     match params.project_id {
         Some(p) => {
             let project = visible_project_gate(db, cache, scope, p).await?;
-            known_keys.insert(project.id, project.key);
+            known_keys.insert(p, project.key);
             query = query.filter(tasks::Column::ProjectId.eq(p));
         }
         None => {

@@ -22,7 +22,7 @@ use super::access::require;
 use super::outbox::{self, Event};
 use super::project_access::{ensure_not_archived, member_sees, visible_project};
 use super::projects::statuses::statuses_of;
-use super::task_links::{links_in_tables, links_of, with_links, LinkedTask};
+use super::task_links::{assignees_in_table, labels_in_table, links_of, with_links, LinkedTask};
 use crate::error::{text_field, AppError, Validator};
 
 /// Gap between neighbours when a task is appended to a column; moves bisect gaps, so about 50 moves into the same
@@ -762,17 +762,16 @@ pub async fn update(
     }
     let assignees = patch.assignee_ids.as_deref().map(dedup);
     let label_ids = patch.label_ids.as_deref().map(dedup);
-    // New links are compared with the link tables, the record, rather than with the copies `before` was read from.
-    let (assigned, labelled) = if assignees.is_some() || label_ids.is_some() {
-        links_in_tables(db, scope, task.id).await?
-    } else {
-        Default::default()
-    };
+    // New links are compared with the link tables, the record, rather than with the copies `before` was read from;
+    // only the kind of link being changed is read.
+    let mut assigned = Vec::new();
     if let Some(ids) = &assignees {
+        assigned = assignees_in_table(db, scope, task.id).await?;
         check_assignees(db, scope, &project, ids, &mut v).await?;
         change(&mut changes, "assignee_ids", json!(assigned), json!(sorted(ids)));
     }
     if let Some(ids) = &label_ids {
+        let labelled = labels_in_table(db, scope, task.id).await?;
         check_labels(db, scope, project.id, ids, &mut v).await?;
         change(&mut changes, "label_ids", json!(labelled), json!(sorted(ids)));
     }
